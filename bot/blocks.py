@@ -1,0 +1,236 @@
+"""Block Kit messages built by pure functions, each with its plain-text fallback.
+
+slack_sdk's block classes check Slack's limits when `to_dict()` runs, so a builder that
+would produce an invalid payload fails in the tests rather than in a person's Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot import ids
+from bot.commands import Invalid
+from bot.content import Exercise, Guidance, Library, Source
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_SECTION_CHARS = 3000
+MAX_ECHO_CHARS = 80
+
+
+@dataclass(frozen=True)
+class Message:
+    """What Slack receives: a fallback `text` for notifications and screen readers, and blocks."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def _render(text: str, blocks: Sequence[Block]) -> Message:
+    if len(blocks) > MAX_MESSAGE_BLOCKS:
+        raise ValueError(f"{len(blocks)} blocks is over Slack's limit of {MAX_MESSAGE_BLOCKS}")
+    return Message(text=text, blocks=[block.to_dict() for block in blocks])
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def echo(typed: str) -> str:
+    """What the person typed, shortened and made safe to show back inside `code`."""
+    short = typed if len(typed) <= MAX_ECHO_CHARS else typed[: MAX_ECHO_CHARS - 1] + "…"
+    return "`" + escape(short.replace("`", "'")).replace("\n", " ") + "`"
+
+
+def _section(markdown: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=markdown[:MAX_SECTION_CHARS]))
+
+
+def _context(markdown: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=markdown)])
+
+
+def credit(source: Source) -> str:
+    link = f" <{source.url}|Read the article>" if source.url else ""
+    return (
+        f"Source: {source.publisher}, “{source.title}” ({source.published}), "
+        f"with {source.expert}.{link}"
+    )
+
+
+def _show_button(exercise: Exercise, action_id: str, text: str = "Show me") -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text=text), action_id=action_id, value=exercise.slug)
+
+
+def steps_markdown(exercise: Exercise) -> str:
+    lines = []
+    for number, step in enumerate(exercise.steps, start=1):
+        hold = f"  _({escape(step.hold)})_" if step.hold else ""
+        lines.append(f"{number}. {escape(step.do)}{hold}")
+    return "\n".join(lines)
+
+
+def exercise_fallback(exercise: Exercise) -> str:
+    steps = " ".join(f"{n}. {s.do}" for n, s in enumerate(exercise.steps, start=1))
+    return f"{exercise.title}: {steps}"
+
+
+def build_exercise(
+    exercise: Exercise, guidance: Guidance, *, corrected_from: str | None = None
+) -> Message:
+    kind = "Stretch" if exercise.kind == "stretch" else "Strengthen"
+    equipment = ", ".join(exercise.equipment) or "no equipment"
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=exercise.title))]
+    if corrected_from is not None:
+        blocks.append(
+            _context(f"Closest match to {echo(corrected_from)}: `/psoas {exercise.slug}`")
+        )
+    blocks += [
+        _context(f"*{kind}* · {escape(exercise.where)} · {escape(equipment)}"),
+        _section(f"*Steps*\n{steps_markdown(exercise)}"),
+        _section(f"*How much:* {escape(exercise.dose)}"),
+        _section(f"*Why it helps*\n{escape(exercise.why)}"),
+        _section(f"*Form cue*\n{escape(exercise.form_cue)}"),
+    ]
+    cautions = [*exercise.cautions, guidance.safety[0]]
+    blocks.append(_section("*Go easy*\n" + "\n".join(f"• {escape(c)}" for c in cautions)))
+    blocks.append(_context(credit(exercise.source)))
+    return _render(exercise_fallback(exercise), blocks)
+
+
+def build_list(library: Library) -> Message:
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="Psoas stretches and exercises"))]
+    for exercise in library.exercises:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f"*{escape(exercise.title)}* — {escape(exercise.summary)}\n"
+                    f"`/psoas {exercise.slug}`"
+                ),
+                accessory=_show_button(exercise, ids.ACTION_SHOW_EXERCISE),
+            )
+        )
+    blocks.append(_context(escape(library.guidance.move_every_hour)))
+    blocks.append(_context(credit(library.guidance.source)))
+    fallback = "Psoas exercises: " + ", ".join(
+        f"{e.title} (/psoas {e.slug})" for e in library.exercises
+    )
+    return _render(fallback, blocks)
+
+
+SETTINGS_HELP = (
+    "`/psoas on` · `/psoas off`: start or stop hourly stand-up nudges\n"
+    "`/psoas hours 09:00-17:00` · `/psoas days mon-fri` · `/psoas every 60m`\n"
+    "`/psoas quiet 12:00-13:00` · `/psoas quiet off`\n"
+    "`/psoas snooze 2h` · `/psoas snooze today` · `/psoas snooze off`\n"
+    "`/psoas status` · `/psoas stats` · `/psoas export` · `/psoas forget me`"
+)
+
+
+def build_help(library: Library) -> Message:
+    exercises = "\n".join(f"`/psoas {e.slug}`: {escape(e.summary)}" for e in library.exercises)
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text="psoas-bot keeps you moving")),
+        _section(
+            "Long sitting leaves the psoas, the hip flexor that links your spine to your "
+            "thighs, short and stiff. I can walk you through a stretch any time, and nudge "
+            "you to stand up during your working hours if you ask me to."
+        ),
+        _section(f"*Exercises*\n{exercises}\n`/psoas list` · `/psoas random`"),
+        _section(f"*Nudges* (nobody gets them until they opt in)\n{SETTINGS_HELP}"),
+        _context(escape(library.guidance.safety[0])),
+        _context(credit(library.guidance.source)),
+    ]
+    fallback = (
+        "psoas-bot: /psoas <exercise> shows a stretch step by step; /psoas list shows all; "
+        "/psoas on starts stand-up nudges."
+    )
+    return _render(fallback, blocks)
+
+
+def build_did_you_mean(typed: str, exercises: Sequence[Exercise]) -> Message:
+    buttons = [
+        _show_button(exercise, f"{ids.ACTION_SHOW_EXERCISE}-{index}", exercise.title[:75])
+        for index, exercise in enumerate(exercises)
+    ]
+    names = ", ".join(e.title for e in exercises)
+    blocks: list[Block] = [
+        _section(f"I don't know {echo(typed)}. Did you mean one of these?"),
+        ActionsBlock(elements=buttons),
+    ]
+    return _render(f"I don't know that exercise. Did you mean: {names}?", blocks)
+
+
+def build_unknown(typed: str, suggestion: str | None, library: Library) -> Message:
+    hint = f" Did you mean `/psoas {suggestion}`?" if suggestion else ""
+    listing = build_list(library)
+    intro = _section(
+        f"I don't know {echo(typed)}.{hint} Here is what I can show you, or try `/psoas help`."
+    )
+    blocks = [intro.to_dict(), *listing.blocks]
+    text = f"I don't know that.{hint} Try /psoas help or /psoas list."
+    return Message(text=text, blocks=blocks)
+
+
+def build_invalid(command: Invalid) -> Message:
+    blocks = [
+        _section(f":warning: {escape(command.problem)} (you typed {echo(command.typed)}).")
+        if command.typed
+        else _section(f":warning: {escape(command.problem)}."),
+        _section(f"Try {command.usage}."),
+    ]
+    text = f"{command.problem}. Try {command.usage.replace('`', '')}."
+    return _render(text, blocks)
+
+
+def build_notice(markdown: str, fallback: str) -> Message:
+    """A one-paragraph answer, such as a confirmation or an apology."""
+    return _render(fallback, [_section(markdown)])
+
+
+MAX_VIEW_BLOCKS = 100
+
+
+def _view(kind: str, blocks: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    if len(blocks) > MAX_VIEW_BLOCKS:
+        raise ValueError(f"{len(blocks)} blocks is over Slack's limit of {MAX_VIEW_BLOCKS}")
+    return View(type=kind, blocks=list(blocks), **extra).to_dict()
+
+
+def build_modal(message: Message) -> dict[str, Any]:
+    """A message shown where there is no conversation to answer in, such as the App Home tab."""
+    return _view(
+        "modal",
+        message.blocks,
+        title=PlainTextObject(text="psoas-bot"),
+        close=PlainTextObject(text="Close"),
+    )
+
+
+def library_blocks(library: Library) -> list[dict[str, Any]]:
+    return build_list(library).blocks
+
+
+def build_home(library: Library) -> dict[str, Any]:
+    intro = _section(
+        "Stand up, stretch your hips, sit back down refreshed. "
+        "Type `/psoas help` in any conversation for everything I can do."
+    ).to_dict()
+    return _view("home", [intro, *library_blocks(library)])

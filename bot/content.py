@@ -1,0 +1,179 @@
+"""The exercise library: YAML files in `content/`, validated once at start-up.
+
+Everything here is pure once loaded: lookups, fuzzy matching and the random pick
+take the library as a value so the command parser and Block Kit builders can use it
+without touching the disk.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=40)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
+# Section text is capped at 3000 characters by Block Kit; keep every paragraph well below.
+Paragraph = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1200)]
+
+
+class ContentError(Exception):
+    """A content file is missing or malformed; the message names the file and the field."""
+
+
+class Kind(StrEnum):
+    STRETCH = "stretch"
+    STRENGTHEN = "strengthen"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Step(_Strict):
+    do: Paragraph
+    # How long to hold, or how many times, when this step has its own dose.
+    hold: ShortText | None = None
+
+
+class Source(_Strict):
+    title: ShortText
+    publisher: ShortText
+    published: ShortText
+    expert: ShortText
+    url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = None
+
+
+class Exercise(_Strict):
+    slug: Slug
+    title: ShortText
+    aliases: list[ShortText] = Field(default_factory=list)
+    kind: Kind
+    summary: ShortText
+    equipment: list[ShortText] = Field(default_factory=list)
+    where: ShortText
+    steps: list[Step] = Field(min_length=1, max_length=12)
+    dose: ShortText
+    why: Paragraph
+    form_cue: Paragraph
+    cautions: list[Paragraph] = Field(default_factory=list)
+    # A one-line version for a nudge: what to do in under a minute.
+    micro: ShortText
+    source: Source
+
+
+class Guidance(_Strict):
+    safety: list[Paragraph] = Field(min_length=1)
+    move_every_hour: Paragraph
+    nudge_prompts: list[ShortText] = Field(min_length=1)
+    source: Source
+
+
+def normalise(text: str) -> str:
+    """Lower-case, and fold every run of spaces, hyphens and underscores into one space."""
+    return re.sub(r"[\s\-_–—]+", " ", text.strip().lower()).strip()
+
+
+@dataclass(frozen=True)
+class Library:
+    exercises: tuple[Exercise, ...]
+    guidance: Guidance
+    _names: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, exercises: list[Exercise], guidance: Guidance) -> Library:
+        names: dict[str, str] = {}
+        for exercise in exercises:
+            for name in (exercise.slug, exercise.title, *exercise.aliases):
+                key = normalise(name)
+                owner = names.setdefault(key, exercise.slug)
+                if owner != exercise.slug:
+                    raise ContentError(
+                        f"the name {name!r} is used by both {owner!r} and {exercise.slug!r}"
+                    )
+        return cls(tuple(exercises), guidance, names)
+
+    @property
+    def slugs(self) -> list[str]:
+        return [exercise.slug for exercise in self.exercises]
+
+    def get(self, slug: str) -> Exercise | None:
+        return next((e for e in self.exercises if e.slug == slug), None)
+
+    def find(self, text: str) -> Exercise | None:
+        """An exact match on slug, title or alias, in any case and spacing."""
+        slug = self._names.get(normalise(text))
+        return self.get(slug) if slug else None
+
+    def near_misses(self, text: str, limit: int = 3) -> list[Exercise]:
+        """Exercises whose names are close to `text`, best first (a typo, a missing letter)."""
+        typed = normalise(text)
+        if not typed:
+            return []
+        matches = difflib.get_close_matches(typed, list(self._names), n=limit * 3, cutoff=0.72)
+        found: list[Exercise] = []
+        for name in matches:
+            exercise = self.get(self._names[name])
+            if exercise and exercise not in found:
+                found.append(exercise)
+        return found[:limit]
+
+    def pick(self, rng: random.Random | None = None) -> Exercise:
+        return (rng or random).choice(self.exercises)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return f"field {where!r}: {first['msg']}"
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ContentError(f"{path}: cannot be read as YAML: {exc}") from exc
+
+
+def load_library(content_dir: Path | str | None = None) -> Library:
+    """Read and validate every exercise file and the guidance file.
+
+    Raises ContentError naming the file and the field at the first problem.
+    """
+    root = Path(content_dir or os.environ.get("CONTENT_DIR") or DEFAULT_CONTENT_DIR)
+    exercise_files = sorted((root / "exercises").glob("*.yaml"))
+    if not exercise_files:
+        raise ContentError(f"{root / 'exercises'}: no exercise files (*.yaml) found")
+    exercises: list[Exercise] = []
+    for path in exercise_files:
+        try:
+            exercise = Exercise.model_validate(_read_yaml(path))
+        except ValidationError as exc:
+            raise ContentError(f"{path}: {_describe(exc)}") from exc
+        if exercise.slug != path.stem:
+            raise ContentError(
+                f"{path}: field 'slug' is {exercise.slug!r}, but the file name says {path.stem!r}"
+            )
+        exercises.append(exercise)
+    guidance_path = root / "guidance.yaml"
+    try:
+        guidance = Guidance.model_validate(_read_yaml(guidance_path))
+    except ValidationError as exc:
+        raise ContentError(f"{guidance_path}: {_describe(exc)}") from exc
+    order = {slug: i for i, slug in enumerate(ORDER)}
+    exercises.sort(key=lambda e: (order.get(e.slug, len(order)), e.slug))
+    return Library.build(exercises, guidance)
+
+
+# The article's order: gentlest first.
+ORDER = ("leg-dangle", "half-kneel", "bending-leg-lift", "march", "ball-hip-extension")

@@ -1,0 +1,31 @@
+"""What the listeners need, gathered once by `build_app` and handed to them in Bolt's context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from slack_bolt import BoltContext
+
+from bot.content import Library
+from bot.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    library: Library
+    # Time is a parameter: tests pass a fixed clock instead of sleeping.
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+
+CONTEXT_KEY = "services"
+
+
+def services_of(context: BoltContext) -> Services:
+    return context[CONTEXT_KEY]

@@ -1,0 +1,75 @@
+"""One typed settings object, read from the environment with the names Slack's samples use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SLACK_DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(Exception):
+    """The environment is missing a variable or holds a malformed one; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    slack_signing_secret: SecretStr = Field(min_length=1)
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_url: str = SLACK_DEFAULT_API_URL
+    database_url: str = "sqlite:///psoas-bot.db"
+    port: int = Field(default=3000, ge=1, le=65535)
+    content_dir: Path | None = None
+    # Largest request body accepted on /slack/events; Slack's payloads are far smaller.
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    server_threads: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("a bot token starts with 'xoxb-'")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("an app-level token starts with 'xapp-'")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_shape(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("give a base URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_bot_token", "slack_app_token", "slack_client_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; turn pydantic's error into one line per variable at fault."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "environment"
+            reason = "is not set" if error["type"] == "missing" else f"is invalid: {error['msg']}"
+            problems.append(f"{name} {reason}")
+        raise SettingsError("; ".join(problems)) from None
+    if settings.slack_bot_token is None and settings.slack_client_id is None:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is not set: give the bot token (xoxb-...) for one workspace"
+        )
+    return settings
