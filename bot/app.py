@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,13 @@ def build_app(
     *,
     library: Library | None = None,
     clock: Callable[[], datetime] = utc_now,
+    listener_executor: Executor | None = None,
 ) -> App:
+    """The Bolt app with every listener registered.
+
+    `listener_executor` runs listeners after the acknowledgement; tests pass one that runs
+    them inline so a dispatch has finished all its work when it returns.
+    """
     services = Services(
         settings=settings,
         library=library or load_library(settings.content_dir),
@@ -47,6 +54,7 @@ def build_app(
         token_verification_enabled=False,
         # Bolt resolves `ssl_check` and `url_verification` itself; the rest are ours.
         process_before_response=False,
+        **({"listener_executor": listener_executor} if listener_executor else {}),
     )
 
     @app.middleware

@@ -281,7 +281,7 @@ def _day_index(word: str) -> int:
 
 
 _DURATION_PART = re.compile(
-    r"(?P<number>\d+(?:[.,]\d+)?)\s*(?P<unit>d|days?|h|hrs?|hours?|m|mins?|minutes?)?"
+    r"(?P<number>\d+(?:[.,]\d+)?)\s*(?P<unit>days?|d|hours?|hrs?|h|minutes?|mins?|m)?"
 )
 
 

@@ -115,18 +115,26 @@ class Library:
         slug = self._names.get(normalise(text))
         return self.get(slug) if slug else None
 
-    def near_misses(self, text: str, limit: int = 3) -> list[Exercise]:
-        """Exercises whose names are close to `text`, best first (a typo, a missing letter)."""
+    def near_misses(self, text: str, limit: int = 5) -> list[Exercise]:
+        """Exercises the person may have meant, in library order.
+
+        First those with a name containing every typed word (`leg`, `hip flexor`), then,
+        when none does, those whose name is spelled close to the text (`half-kneal`).
+        """
         typed = normalise(text)
         if not typed:
             return []
-        matches = difflib.get_close_matches(typed, list(self._names), n=limit * 3, cutoff=0.72)
-        found: list[Exercise] = []
-        for name in matches:
-            exercise = self.get(self._names[name])
-            if exercise and exercise not in found:
-                found.append(exercise)
-        return found[:limit]
+        words = typed.split(" ")
+        by_words = {
+            slug
+            for name, slug in self._names.items()
+            if all(any(part.startswith(w) for part in name.split(" ")) for w in words)
+            and all(len(w) >= 3 for w in words)
+        }
+        if not by_words:
+            close = difflib.get_close_matches(typed, list(self._names), n=limit, cutoff=0.72)
+            by_words = {self._names[name] for name in close}
+        return [e for e in self.exercises if e.slug in by_words][:limit]
 
     def pick(self, rng: random.Random | None = None) -> Exercise:
         return (rng or random).choice(self.exercises)

@@ -5,11 +5,13 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.app import build_app
 from bot.content import Library, load_library
 from bot.settings import Settings, load_settings
 from bot.web import WebApp
+from tests.support.inline import InlineExecutor
 from tests.support.serving import BackgroundServer
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET, command_body, signed_headers
 from tests.support.standin import SlackStandIn
@@ -41,6 +43,18 @@ def settings(standin: SlackStandIn) -> Settings:
         slack_api_url=standin.api_url,
         port=3000,
     )
+
+
+@pytest.fixture
+def app(settings: Settings, library: Library) -> App:
+    """The Bolt app with listeners run inline, for `app.dispatch()` tests."""
+    return build_app(settings, library=library, listener_executor=InlineExecutor())
+
+
+def dispatch(app: App, body: str, *, json_body: bool = False) -> BoltResponse:
+    """Dispatch a body signed as Slack signs it, as the HTTP adapter would."""
+    headers = signed_headers(body, json_body=json_body)
+    return app.dispatch(BoltRequest(body=body, headers=headers))
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,15 @@ class SlackStandIn:
     def calls_to(self, method: str) -> list[Call]:
         with self.lock:
             return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """The calls to `method` once there are `count` of them (listeners run after the ack)."""
+        deadline = time.monotonic() + timeout
+        while len(calls := self.calls_to(method)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} {method} call(s), got {len(calls)}")
+            time.sleep(0.005)
+        return calls
 
     def reset(self) -> None:
         with self.lock:

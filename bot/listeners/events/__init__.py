@@ -1,8 +1,14 @@
+from collections.abc import Callable
+
 from slack_bolt import App
 
 from bot import ids
 from bot.listeners.events.home import publish_home
 
+# Events and their handlers; `deploy/manifest.yaml` must subscribe to exactly these.
+EVENTS: dict[str, Callable[..., None]] = {ids.EVENT_APP_HOME_OPENED: publish_home}
+
 
 def register(app: App) -> None:
-    app.event(ids.EVENT_APP_HOME_OPENED)(publish_home)
+    for event, handler in EVENTS.items():
+        app.event(event)(handler)

@@ -1,0 +1,52 @@
+"""The manifest a workspace admin installs from agrees with what the app listens to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from slack_bolt import App
+
+from bot.listeners.commands import COMMANDS
+from bot.listeners.events import EVENTS
+from tests.conftest import dispatch
+from tests.support.slack import event_body
+
+MANIFEST = Path(__file__).resolve().parent.parent / "deploy" / "manifest.yaml"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return yaml.safe_load(MANIFEST.read_text())
+
+
+def test_slash_commands_agree(manifest) -> None:
+    declared = {c["command"] for c in manifest["features"]["slash_commands"]}
+    assert declared == set(COMMANDS)
+
+
+def test_bot_events_agree_and_each_is_handled(manifest, app: App) -> None:
+    declared = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert declared == set(EVENTS)
+    for event in declared:
+        body = event_body({"type": event, "user": "U0001", "tab": "home"})
+        assert dispatch(app, body, json_body=True).status == 200, event
+    # An event the manifest does not subscribe to finds no listener.
+    assert dispatch(app, event_body({"type": "reaction_added"}), json_body=True).status == 404
+
+
+def test_every_url_is_the_one_slack_endpoint(manifest) -> None:
+    urls = [c["url"] for c in manifest["features"]["slash_commands"]]
+    urls += [
+        manifest["settings"]["event_subscriptions"]["request_url"],
+        manifest["settings"]["interactivity"]["request_url"],
+    ]
+    assert all(url.endswith("/slack/events") for url in urls)
+
+
+def test_scopes_are_least_privilege(manifest) -> None:
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert scopes <= {"commands", "chat:write", "im:write", "users:read", "dnd:read"}
+    assert not any(s.endswith(":history") or s.startswith("admin") for s in scopes)
