@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from bot import listeners
 from bot.blocks import build_notice
 from bot.content import Library, load_library
+from bot.database import Database
 from bot.services import CONTEXT_KEY, Services, utc_now
 from bot.settings import Settings
 
@@ -31,6 +32,7 @@ def build_app(
     settings: Settings,
     *,
     library: Library | None = None,
+    database: Database | None = None,
     clock: Callable[[], datetime] = utc_now,
     listener_executor: Executor | None = None,
 ) -> App:
@@ -42,6 +44,7 @@ def build_app(
     services = Services(
         settings=settings,
         library=library or load_library(settings.content_dir),
+        db=database or Database(settings.database_url),
         clock=clock,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -25,6 +26,8 @@ from slack_sdk.models.views import View
 from bot import ids
 from bot.commands import Invalid
 from bot.content import Exercise, Guidance, Library, Source
+from bot.preferences import Preferences, fmt_days, fmt_local, fmt_minutes, fmt_time
+from bot.schedule import Nudge
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -208,7 +211,7 @@ def build_notice(markdown: str, fallback: str) -> Message:
 MAX_VIEW_BLOCKS = 100
 
 
-def _view(kind: str, blocks: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def build_view(kind: str, blocks: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     if len(blocks) > MAX_VIEW_BLOCKS:
         raise ValueError(f"{len(blocks)} blocks is over Slack's limit of {MAX_VIEW_BLOCKS}")
     return View(type=kind, blocks=list(blocks), **extra).to_dict()
@@ -216,7 +219,7 @@ def _view(kind: str, blocks: Sequence[dict[str, Any]], **extra: Any) -> dict[str
 
 def build_modal(message: Message) -> dict[str, Any]:
     """A message shown where there is no conversation to answer in, such as the App Home tab."""
-    return _view(
+    return build_view(
         "modal",
         message.blocks,
         title=PlainTextObject(text="psoas-bot"),
@@ -228,9 +231,87 @@ def library_blocks(library: Library) -> list[dict[str, Any]]:
     return build_list(library).blocks
 
 
-def build_home(library: Library) -> dict[str, Any]:
-    intro = _section(
-        "Stand up, stretch your hips, sit back down refreshed. "
-        "Type `/psoas help` in any conversation for everything I can do."
-    ).to_dict()
-    return _view("home", [intro, *library_blocks(library)])
+STOPPED_REASONS = {
+    "account_inactive": "your Slack account is deactivated",
+    "user_not_found": "Slack could not find your account",
+    "user_disabled": "your Slack account is disabled",
+    "channel_not_found": "I could not open a DM with you",
+    "messages_tab_disabled": "my Messages tab is turned off, so I cannot DM you",
+}
+
+
+def settings_lines(prefs: Preferences, now: datetime, nudge: Nudge | None) -> list[str]:
+    """Each setting in the person's own time, one line each."""
+    zone = prefs.zone
+    if prefs.stopped_reason:
+        reason = STOPPED_REASONS.get(prefs.stopped_reason, prefs.stopped_reason)
+        state = f"*stopped*: {reason}. `/psoas on` starts them again"
+    else:
+        state = "*on*" if prefs.opted_in else "*off* (`/psoas on` to start)"
+    lines = [
+        f"Nudges: {state}",
+        f"Working hours: {fmt_time(prefs.work_start)}–{fmt_time(prefs.work_end)}, "
+        f"{fmt_days(prefs.work_days)}, every {fmt_minutes(prefs.interval_minutes)}",
+        "Quiet hours: "
+        + (f"{fmt_time(prefs.quiet[0])}–{fmt_time(prefs.quiet[1])}" if prefs.quiet else "none"),
+    ]
+    if prefs.snoozed_until and prefs.snoozed_at(now):
+        lines.append(f"Snoozed until {fmt_local(prefs.snoozed_until, zone, now)}")
+    lines.append(f"Time zone: {escape(prefs.tz)} (from your Slack profile)")
+    if prefs.opted_in and not prefs.stopped_reason:
+        when = fmt_local(nudge.send_at, zone, now) if nudge else "none in the next three weeks"
+        lines.append(f"Next nudge: {when}")
+    return lines
+
+
+def build_settings(
+    prefs: Preferences, now: datetime, nudge: Nudge | None, *, headline: str | None = None
+) -> Message:
+    lines = settings_lines(prefs, now, nudge)
+    blocks: list[Block] = []
+    if headline:
+        blocks.append(_section(f":white_check_mark: {headline}"))
+    else:
+        blocks.append(HeaderBlock(text=PlainTextObject(text="Your nudge settings")))
+    blocks.append(_section("\n".join(lines)))
+    blocks.append(_context("Change any of them: `/psoas help` lists the commands."))
+    text = (headline + " " if headline else "") + "; ".join(
+        line.replace("*", "").replace("`", "") for line in lines
+    )
+    return _render(text, blocks)
+
+
+def build_rejected(typed: str, problem: str, usage: str) -> Message:
+    return build_invalid(Invalid(typed, f"Not saved: {problem}", usage))
+
+
+CANNOT_SAVE = build_notice(
+    ":floppy_disk: I can't reach my database right now, so nothing was changed. "
+    "Please try again in a few minutes. Exercises still work: try `/psoas list`.",
+    "I can't reach my database right now, so nothing was changed. Try again in a few minutes.",
+)
+
+
+def build_forget_confirm() -> Message:
+    blocks: list[Block] = [
+        _section(
+            "This deletes everything I store about you in this workspace: your nudge "
+            "settings and your history. Nudges stop. It cannot be undone."
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text=PlainTextObject(text="Delete everything"),
+                    action_id=ids.ACTION_FORGET_CONFIRM,
+                    value="forget",
+                    style="danger",
+                ),
+                ButtonElement(
+                    text=PlainTextObject(text="Cancel"),
+                    action_id=ids.ACTION_FORGET_CANCEL,
+                    value="cancel",
+                ),
+            ]
+        ),
+    ]
+    return _render("Delete everything psoas-bot stores about you? Confirm or cancel.", blocks)

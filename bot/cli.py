@@ -7,8 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import OperationalError
+
 from bot.content import ContentError, load_library
-from bot.settings import SettingsError, load_settings
+from bot.database import Database, current_revision, head_revision, is_sqlite_file, upgrade
+from bot.settings import SettingsError, load_database_settings, load_settings
 
 log = logging.getLogger("bot")
 
@@ -27,7 +30,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.web import WebApp
 
     settings = load_settings()
-    app = build_app(settings)
+    database = Database(settings.database_url)
+    prepare_schema(database)
+    app = build_app(settings, database=database)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
     server = make_server(
         web_app,
@@ -52,6 +57,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare_schema(database: Database) -> None:
+    """Bring the default SQLite file up to date by itself; ask for `migrate` elsewhere."""
+    head = head_revision()
+    current = current_revision(database.engine)
+    if current == head:
+        return
+    if is_sqlite_file(database.url):
+        upgrade(database.url)
+        log.info("database schema upgraded from %s to %s (%s)", current, head, database.url)
+        return
+    raise SettingsError(
+        f"DATABASE_URL: the schema is at {current or 'nothing'}, the code needs {head}; "
+        "run `psoas-bot migrate` first"
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    url = load_database_settings().database_url
+    database = Database(url)
+    before = current_revision(database.engine)
+    database.dispose()
+    upgrade(url)
+    print(f"database schema: {before or 'empty'} -> {head_revision()}")
+    return 0
+
+
 def cmd_content_check(args: argparse.Namespace) -> int:
     library = load_library(args.content_dir)
     print(f"content OK: {len(library.exercises)} exercises ({', '.join(library.slugs)})")
@@ -65,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve Slack's requests (HTTP, or Socket Mode)")
     run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     run.set_defaults(func=cmd_run)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(func=cmd_migrate)
 
     content = commands.add_parser("content", help="work with the exercise content")
     content_commands = content.add_subparsers(dest="content_command", required=True)
@@ -85,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContentError as exc:
         print(f"psoas-bot: content error: {exc}", file=sys.stderr)
         return 2
+    except OperationalError as exc:
+        print(f"psoas-bot: cannot reach the database: {exc.orig}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from slack_bolt import BoltContext
 
 from bot.content import Library
+from bot.database import Database
 from bot.settings import Settings
 
 
@@ -20,6 +21,7 @@ def utc_now() -> datetime:
 class Services:
     settings: Settings
     library: Library
+    db: Database
     # Time is a parameter: tests pass a fixed clock instead of sleeping.
     clock: Callable[[], datetime] = field(default=utc_now)
 

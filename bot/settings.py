@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -14,16 +17,37 @@ class SettingsError(Exception):
     """The environment is missing a variable or holds a malformed one; the message names it."""
 
 
-class Settings(BaseSettings):
+DEFAULT_DATABASE_URL = "sqlite:///psoas-bot.db"
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+class DatabaseSettings(BaseSettings):
+    """What `psoas-bot migrate` and `tick` need: no Slack secrets."""
+
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
+    database_url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "give an SQLAlchemy URL such as sqlite:///psoas-bot.db or "
+                "postgresql+psycopg://user@host/dbname"
+            ) from None
+        return value
+
+
+class Settings(DatabaseSettings):
     slack_signing_secret: SecretStr = Field(min_length=1)
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     slack_api_url: str = SLACK_DEFAULT_API_URL
-    database_url: str = "sqlite:///psoas-bot.db"
     port: int = Field(default=3000, ge=1, le=65535)
     content_dir: Path | None = None
     # Largest request body accepted on /slack/events; Slack's payloads are far smaller.
@@ -57,10 +81,10 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
 
-def load_settings(**overrides: object) -> Settings:
+def _read(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
     """Read the environment; turn pydantic's error into one line per variable at fault."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -68,6 +92,14 @@ def load_settings(**overrides: object) -> Settings:
             reason = "is not set" if error["type"] == "missing" else f"is invalid: {error['msg']}"
             problems.append(f"{name} {reason}")
         raise SettingsError("; ".join(problems)) from None
+
+
+def load_database_settings(**overrides: object) -> DatabaseSettings:
+    return _read(DatabaseSettings, overrides)
+
+
+def load_settings(**overrides: object) -> Settings:
+    settings = _read(Settings, overrides)
     if settings.slack_bot_token is None and settings.slack_client_id is None:
         raise SettingsError(
             "SLACK_BOT_TOKEN is not set: give the bot token (xoxb-...) for one workspace"

@@ -1,20 +1,74 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import requests
 from slack_bolt import App, BoltRequest, BoltResponse
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.app import build_app
 from bot.content import Library, load_library
+from bot.database import Database, upgrade
+from bot.models import Base
 from bot.settings import Settings, load_settings
 from bot.web import WebApp
 from tests.support.inline import InlineExecutor
 from tests.support.serving import BackgroundServer
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET, command_body, signed_headers
 from tests.support.standin import SlackStandIn
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"PostgreSQL is required here (REQUIRE_POSTGRES=1) but {reason}")
+    pytest.skip(
+        f"PostgreSQL tests skipped: {reason}. Set TEST_DATABASE_URL="
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test to run them"
+    )
+
+
+def _fresh_schema(url: str) -> None:
+    """Drop whatever an earlier run left, then migrate to head."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    upgrade(url)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'psoas.db'}"
+    else:
+        if not POSTGRES_URL:
+            _unavailable("TEST_DATABASE_URL is not set")
+        url = POSTGRES_URL
+        try:
+            create_engine(url, connect_args={"connect_timeout": 3}).connect().close()
+        except OperationalError as exc:
+            _unavailable(f"{url} is unreachable ({type(exc.orig).__name__})")
+    _fresh_schema(url)
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """The migrated database, emptied before each test."""
+    database = Database(database_url)
+    with database.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+    yield database
+    database.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +100,9 @@ def settings(standin: SlackStandIn) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, library: Library) -> App:
+def app(settings: Settings, library: Library, db: Database) -> App:
     """The Bolt app with listeners run inline, for `app.dispatch()` tests."""
-    return build_app(settings, library=library, listener_executor=InlineExecutor())
+    return build_app(settings, library=library, database=db, listener_executor=InlineExecutor())
 
 
 def dispatch(app: App, body: str, *, json_body: bool = False) -> BoltResponse:
@@ -72,9 +126,23 @@ class RunningBot:
 
 
 @pytest.fixture
-def bot(settings: Settings, library: Library, standin: SlackStandIn) -> Iterator[RunningBot]:
+def bot(
+    settings: Settings, library: Library, standin: SlackStandIn, db: Database
+) -> Iterator[RunningBot]:
     """The real WSGI app behind waitress on a free loopback port."""
-    app = build_app(settings, library=library)
+    app = build_app(settings, library=library, database=db)
+    web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
+    with BackgroundServer(web_app) as server, requests.Session() as session:
+        yield RunningBot(server.url, standin, session)
+
+
+@pytest.fixture
+def bot_without_database(
+    settings: Settings, library: Library, standin: SlackStandIn
+) -> Iterator[RunningBot]:
+    """The bot with a PostgreSQL URL where nothing listens, as when the database is down."""
+    down = Database("postgresql+psycopg://psoas@127.0.0.1:1/psoas")
+    app = build_app(settings, library=library, database=down)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
     with BackgroundServer(web_app) as server, requests.Session() as session:
         yield RunningBot(server.url, standin, session)

@@ -1,29 +1,96 @@
-"""`/psoas [text]`: answered in the acknowledgement itself, so no Web API call is needed."""
+"""`/psoas [text]`: answered in the acknowledgement itself.
+
+Content commands need nothing but the library; settings commands run one unit of work on
+the database and answer with what is now set, in the person's local time.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
 
-from bot.blocks import Message, build_notice
-from bot.commands import SETTINGS_COMMANDS, Command, parse_command
+from bot import account, blocks
+from bot.account import DatabaseUnavailableError, Who
+from bot.blocks import Message
+from bot.commands import (
+    Command,
+    Export,
+    ForgetMe,
+    ShowStats,
+    ShowStatus,
+    parse_command,
+)
+from bot.preferences import CHANGES, Change, Preferences
 from bot.replies import reply_to
+from bot.schedule import upcoming
 from bot.services import Services, services_of
 
+log = logging.getLogger(__name__)
 
-def handle_psoas(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+HEADLINES: dict[str, str] = {
+    "TurnOn": "Nudges are on. I'll DM you during your working hours.",
+    "TurnOff": "Nudges are off. Your settings are kept for when you turn them back on.",
+    "SetHours": "Working hours saved.",
+    "SetDays": "Working days saved.",
+    "SetInterval": "Interval saved.",
+    "SetQuiet": "Quiet hours saved: no nudges then.",
+    "ClearQuiet": "Quiet hours removed.",
+    "SnoozeFor": "Snoozed.",
+    "SnoozeUntilTomorrow": "Snoozed.",
+    "SnoozeOff": "Snooze ended.",
+}
+
+
+def who_from(context: BoltContext) -> Who:
+    team = context.team_id or context.enterprise_id or ""
+    return Who(team_id=team, user_id=context.user_id or "")
+
+
+def handle_psoas(
+    ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient
+) -> None:
     services = services_of(context)
-    parsed = parse_command(command.get("text"), services.library)
-    message = answer(parsed, services)
+    text = str(command.get("text") or "")
+    parsed = parse_command(text, services.library)
+    message = answer(parsed, text, services, who_from(context), client)
     ack(response_type="ephemeral", **message.as_kwargs())
 
 
-def answer(parsed: Command, services: Services) -> Message:
-    if isinstance(parsed, SETTINGS_COMMANDS):
-        return build_notice(
-            ":hourglass_flowing_sand: Nudge settings are not available yet. "
-            "The exercises are: try `/psoas list`.",
-            "Nudge settings are not available yet. Try /psoas list.",
+def answer(parsed: Command, text: str, services: Services, who: Who, client: WebClient) -> Message:
+    try:
+        if isinstance(parsed, CHANGES):
+            return change(parsed, text, services, who, client)
+        if isinstance(parsed, ShowStatus):
+            prefs = account.read_preferences(services.db, who) or Preferences(
+                tz=account.lookup_timezone(client, who.user_id)
+            )
+            now = services.clock()
+            return blocks.build_settings(prefs, now, upcoming(prefs, now=now))
+    except DatabaseUnavailableError:
+        return blocks.CANNOT_SAVE
+    if isinstance(parsed, ForgetMe):
+        return blocks.build_forget_confirm()
+    if isinstance(parsed, ShowStats | Export):
+        return blocks.build_notice(
+            "Stats and export are not available yet; they arrive with completions.",
+            "Stats and export are not available yet.",
         )
     return reply_to(parsed, services.library)
+
+
+def change(parsed: Change, text: str, services: Services, who: Who, client: WebClient) -> Message:
+    now = services.clock()
+    result = account.change_preferences(
+        services.db,
+        who,
+        parsed,
+        now=now,
+        timezone_of=lambda: account.lookup_timezone(client, who.user_id),
+    )
+    if isinstance(result, Preferences):
+        headline = HEADLINES[type(parsed).__name__]
+        return blocks.build_settings(result, now, upcoming(result, now=now), headline=headline)
+    return blocks.build_rejected(text, result.problem, result.usage)

@@ -1,4 +1,4 @@
-"""The App Home tab: the exercise library (settings controls arrive with preferences)."""
+"""The App Home tab: settings controls and the exercise library, published on open."""
 
 from __future__ import annotations
 
@@ -7,12 +7,30 @@ from typing import Any
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
-from bot.blocks import build_home
-from bot.services import services_of
+from bot import account
+from bot.account import DatabaseUnavailableError, Who
+from bot.home import build_home
+from bot.preferences import Preferences
+from bot.schedule import upcoming
+from bot.services import Services, services_of
 
 
 def publish_home(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
     if event.get("tab") not in (None, "home"):
-        return
-    services = services_of(context)
-    client.views_publish(user_id=event["user"], view=build_home(services.library))
+        return  # the Messages tab needs nothing from us
+    team = context.team_id or context.enterprise_id or ""
+    publish_home_for(services_of(context), Who(team, event["user"]), client)
+
+
+def publish_home_for(
+    services: Services, who: Who, client: WebClient, *, notice: str | None = None
+) -> None:
+    try:
+        prefs = account.read_preferences(services.db, who)
+    except DatabaseUnavailableError:
+        prefs, notice = None, "I can't reach my database right now; these may not be your settings."
+    if prefs is None:
+        prefs = Preferences(tz=account.lookup_timezone(client, who.user_id))
+    now = services.clock()
+    view = build_home(services.library, prefs, now, upcoming(prefs, now=now), notice=notice)
+    client.views_publish(user_id=who.user_id, view=view)

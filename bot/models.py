@@ -1,0 +1,91 @@
+"""SQLAlchemy 2.0 typed models. Every row about a person is keyed by workspace and user."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Time,
+    TypeDecorator,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can refer to them on every database.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant stored in UTC; SQLite hands back naive values, so re-attach UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a timezone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Why the bot stopped working for this workspace (`token_revoked`, `invalid_auth`).
+    inactive_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
+    )
+
+
+class Person(Base):
+    """One person's nudge preferences in one workspace."""
+
+    __tablename__ = "people"
+
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    tz: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    work_start: Mapped[time] = mapped_column(Time, default=time(9))
+    work_end: Mapped[time] = mapped_column(Time, default=time(17))
+    # Bit d set: nudges on weekday d (0 = Monday); 31 = Monday to Friday.
+    work_days: Mapped[int] = mapped_column(Integer, default=31, server_default="31")
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the bot stopped nudging on its own (`account_inactive`, ...), shown by `status`.
+    stopped_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
+    )

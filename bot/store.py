@@ -1,0 +1,95 @@
+"""Data functions on people and workspaces. Every one is scoped by workspace (`team_id`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.models import Base, Person, Workspace
+from bot.preferences import Preferences, days_to_mask, mask_to_days
+
+
+def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict[str, Any]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: two first requests at once must not collide."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def to_preferences(person: Person) -> Preferences:
+    return Preferences(
+        opted_in=person.opted_in,
+        tz=person.tz,
+        work_start=person.work_start,
+        work_end=person.work_end,
+        work_days=mask_to_days(person.work_days),
+        interval_minutes=person.interval_minutes,
+        quiet_start=person.quiet_start,
+        quiet_end=person.quiet_end,
+        snoozed_until=person.snoozed_until,
+        stopped_reason=person.stopped_reason,
+    )
+
+
+def write_preferences(person: Person, prefs: Preferences) -> None:
+    person.opted_in = prefs.opted_in
+    person.tz = prefs.tz
+    person.work_start = prefs.work_start
+    person.work_end = prefs.work_end
+    person.work_days = days_to_mask(prefs.work_days)
+    person.interval_minutes = prefs.interval_minutes
+    person.quiet_start = prefs.quiet_start
+    person.quiet_end = prefs.quiet_end
+    person.snoozed_until = prefs.snoozed_until
+    person.stopped_reason = prefs.stopped_reason
+
+
+def find_person(
+    session: Session, *, team_id: str, user_id: str, lock: bool = False
+) -> Person | None:
+    query = select(Person).where(Person.team_id == team_id, Person.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def ensure_person(session: Session, *, team_id: str, user_id: str, tz: str) -> Person:
+    """The person's row, created with default preferences (nudges off) if it is new."""
+    insert_ignoring_duplicates(session, Workspace, {"team_id": team_id})
+    defaults = Preferences(tz=tz)
+    insert_ignoring_duplicates(
+        session,
+        Person,
+        {
+            "team_id": team_id,
+            "user_id": user_id,
+            "opted_in": defaults.opted_in,
+            "tz": tz,
+            "work_start": defaults.work_start,
+            "work_end": defaults.work_end,
+            "work_days": days_to_mask(defaults.work_days),
+            "interval_minutes": defaults.interval_minutes,
+        },
+    )
+    person = find_person(session, team_id=team_id, user_id=user_id, lock=True)
+    assert person is not None  # inserted just above, or already there
+    return person
+
+
+def update_timezone(session: Session, *, team_id: str, user_id: str, tz: str) -> bool:
+    person = find_person(session, team_id=team_id, user_id=user_id, lock=True)
+    if person is None or person.tz == tz:
+        return False
+    person.tz = tz
+    return True
+
+
+def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
+    """Delete every row about this person in this workspace; the number of rows deleted."""
+    result = session.execute(
+        delete(Person).where(Person.team_id == team_id, Person.user_id == user_id)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

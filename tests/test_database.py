@@ -1,0 +1,87 @@
+"""Migrations and the unit of work, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.exc import OperationalError
+
+from bot import account, store
+from bot.account import DatabaseUnavailableError, Who
+from bot.commands import SetHours, TurnOn
+from bot.database import Database, current_revision, downgrade, head_revision, upgrade
+from bot.models import Base, Person
+from bot.preferences import Preferences
+
+
+def test_migrations_go_down_to_empty_and_back_to_head(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        downgrade(database_url, "base")
+        assert not {"people", "workspaces"} & set(inspect(engine).get_table_names())
+        upgrade(database_url, "head")
+        assert current_revision(engine) == head_revision()
+        assert {"people", "workspaces"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_datetimes_come_back_timezone_aware(db: Database) -> None:
+    who = Who("T1", "U1")
+    snooze_end = datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
+    with db.session() as session:
+        person = store.ensure_person(session, team_id=who.team_id, user_id=who.user_id, tz="UTC")
+        person.snoozed_until = snooze_end
+    with db.session() as session:
+        person = store.find_person(session, team_id="T1", user_id="U1")
+        assert person.snoozed_until == snooze_end and person.snoozed_until.tzinfo is not None
+        assert person.created_at.tzinfo is not None
+        with pytest.raises(Exception, match="naive"):
+            person.snoozed_until = datetime(2026, 1, 1)
+            session.flush()
+
+
+def test_a_failure_mid_change_leaves_nothing_half_written(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    who = Who("T1", "U1")
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    account.change_preferences(db, who, TurnOn(), now=now, timezone_of=lambda: "Europe/London")
+
+    def write_half_then_fail(person: Person, prefs: Preferences) -> None:
+        person.work_start = prefs.work_start  # the first half lands in the session...
+        raise OperationalError("UPDATE people", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(store, "write_preferences", write_half_then_fail)
+    with pytest.raises(DatabaseUnavailableError):
+        account.change_preferences(
+            db, who, SetHours(time(7), time(15)), now=now, timezone_of=lambda: "UTC"
+        )
+    prefs = account.read_preferences(db, who)
+    assert prefs is not None and prefs.work_start == time(9) and prefs.opted_in
+
+
+def test_two_first_requests_at_once_make_one_row(db: Database) -> None:
+    with db.session() as session:
+        store.ensure_person(session, team_id="T1", user_id="U1", tz="UTC")
+        store.ensure_person(session, team_id="T1", user_id="U1", tz="Asia/Tokyo")
+    with db.session() as session:
+        assert store.find_person(session, team_id="T1", user_id="U1").tz == "UTC"
+
+
+def test_unreachable_database_is_reported_as_unavailable() -> None:
+    down = Database("postgresql+psycopg://psoas@127.0.0.1:1/psoas")
+    with pytest.raises(DatabaseUnavailableError):
+        account.read_preferences(down, Who("T1", "U1"))

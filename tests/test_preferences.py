@@ -1,0 +1,49 @@
+"""How settings change preferences: bounds, snooze in local time. Pure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from bot.commands import SetHours, SetInterval, SnoozeFor, SnoozeUntilTomorrow, TurnOn
+from bot.preferences import Preferences, Rejected, apply_change, fmt_days, fmt_local
+
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
+
+
+def test_interval_must_fit_in_working_hours() -> None:
+    short = apply_change(Preferences(), SetHours(time(9), time(9, 30)), NOW)
+    assert isinstance(short, Rejected) and "shorter than the interval" in short.problem
+    long = apply_change(Preferences(work_end=time(11)), SetInterval(180), NOW)
+    assert isinstance(long, Rejected)
+    ok = apply_change(Preferences(), SetInterval(240), NOW)
+    assert isinstance(ok, Preferences) and ok.interval_minutes == 240
+
+
+def test_snooze_today_ends_at_local_midnight() -> None:
+    tokyo = Preferences(tz="Asia/Tokyo")
+    result = apply_change(tokyo, SnoozeUntilTomorrow(days=1), NOW)  # 00:00 Thursday in Tokyo
+    assert result.snoozed_until == datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    result = apply_change(tokyo, SnoozeUntilTomorrow(days=2), NOW)
+    assert result.snoozed_until == datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+
+
+def test_snooze_for_a_duration() -> None:
+    result = apply_change(Preferences(), SnoozeFor(90), NOW)
+    assert result.snoozed_until == datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
+
+
+def test_turning_on_clears_a_stop_the_bot_made() -> None:
+    stopped = Preferences(opted_in=True, stopped_reason="account_inactive")
+    assert apply_change(stopped, TurnOn(), NOW).stopped_reason is None
+
+
+def test_formats() -> None:
+    assert fmt_days(frozenset(range(5))) == "Mon–Fri"
+    assert fmt_days(frozenset({0, 2, 4})) == "Mon, Wed, Fri"
+    assert fmt_days(frozenset(range(7))) == "every day"
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/New_York")
+    assert fmt_local(datetime(2026, 11, 25, 20, tzinfo=UTC), zone, NOW) == "today 15:00"
+    assert fmt_local(datetime(2026, 11, 26, 14, tzinfo=UTC), zone, NOW) == "tomorrow 09:00"
+    assert fmt_local(datetime(2026, 11, 30, 14, tzinfo=UTC), zone, NOW) == "Mon 30 Nov 09:00"
