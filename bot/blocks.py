@@ -6,7 +6,8 @@ would produce an invalid payload fails in the tests rather than in a person's Sl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,14 +99,20 @@ def exercise_fallback(exercise: Exercise) -> str:
 def build_exercise(
     exercise: Exercise, guidance: Guidance, *, corrected_from: str | None = None
 ) -> Message:
+    message = _exercise_message(exercise.slug, exercise, guidance)
+    if corrected_from is None:
+        return message
+    note = _context(f"Closest match to {echo(corrected_from)}: `/psoas {exercise.slug}`")
+    return Message(message.text, [message.blocks[0], note.to_dict(), *message.blocks[1:]])
+
+
+@functools.lru_cache(maxsize=64)
+def _exercise_message(slug: str, exercise: Exercise, guidance: Guidance) -> Message:
+    """Rendered once per exercise: validating the blocks is most of the cost of an answer."""
     kind = "Stretch" if exercise.kind == "stretch" else "Strengthen"
     equipment = ", ".join(exercise.equipment) or "no equipment"
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=exercise.title))]
-    if corrected_from is not None:
-        blocks.append(
-            _context(f"Closest match to {echo(corrected_from)}: `/psoas {exercise.slug}`")
-        )
-    blocks += [
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=exercise.title)),
         _context(f"*{kind}* · {escape(exercise.where)} · {escape(equipment)}"),
         _section(f"*Steps*\n{steps_markdown(exercise)}"),
         _section(f"*How much:* {escape(exercise.dose)}"),
@@ -116,6 +123,16 @@ def build_exercise(
     blocks.append(_section("*Go easy*\n" + "\n".join(f"• {escape(c)}" for c in cautions)))
     blocks.append(_context(credit(exercise.source)))
     return _render(exercise_fallback(exercise), blocks)
+
+
+def cached(builder: Callable[[Library], Message], library: Library) -> Message:
+    """A library-wide message (help, list), rendered once per library."""
+    return _cached(builder, library)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached(builder: Callable[[Library], Message], library: Library) -> Message:
+    return builder(library)
 
 
 def build_list(library: Library) -> Message:
@@ -315,3 +332,37 @@ def build_forget_confirm() -> Message:
         ),
     ]
     return _render("Delete everything psoas-bot stores about you? Confirm or cancel.", blocks)
+
+
+def pick_for_slot(library: Library, slot: datetime) -> tuple[str, Exercise]:
+    """A prompt and a micro-exercise that rotate from one slot to the next."""
+    turn = int(slot.timestamp()) // 900  # changes every 15 minutes, the shortest interval
+    prompts = library.guidance.nudge_prompts
+    return prompts[turn % len(prompts)], library.exercises[turn % len(library.exercises)]
+
+
+def build_nudge(library: Library, slot: datetime) -> tuple[Message, str]:
+    """The stand-up DM and the slug of the exercise it suggests."""
+    prompt, exercise = pick_for_slot(library, slot)
+    value = f"{int(slot.timestamp())}:{exercise.slug}"
+
+    def button(text: str, action_id: str, style: str | None = None) -> ButtonElement:
+        return ButtonElement(
+            text=PlainTextObject(text=text), action_id=action_id, value=value, style=style
+        )
+
+    blocks: list[Block] = [
+        _section(f"*{escape(prompt)}*"),
+        _section(f"Try this: {escape(exercise.micro)} (_{escape(exercise.title)}_)"),
+        ActionsBlock(
+            block_id="nudge",
+            elements=[
+                button("Done", ids.ACTION_NUDGE_DONE, "primary"),
+                button("Snooze 1 h", ids.ACTION_NUDGE_SNOOZE_HOUR),
+                button("Skip today", ids.ACTION_NUDGE_SKIP_TODAY),
+                button("Show me how", ids.ACTION_NUDGE_SHOW_ME),
+            ],
+        ),
+        _context("`/psoas off` stops these; `/psoas status` shows your settings."),
+    ]
+    return _render(f"{prompt} Try this: {exercise.micro}", blocks), exercise.slug

@@ -57,25 +57,25 @@ class Source(_Strict):
 class Exercise(_Strict):
     slug: Slug
     title: ShortText
-    aliases: list[ShortText] = Field(default_factory=list)
+    aliases: tuple[ShortText, ...] = ()
     kind: Kind
     summary: ShortText
-    equipment: list[ShortText] = Field(default_factory=list)
+    equipment: tuple[ShortText, ...] = ()
     where: ShortText
-    steps: list[Step] = Field(min_length=1, max_length=12)
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=12)
     dose: ShortText
     why: Paragraph
     form_cue: Paragraph
-    cautions: list[Paragraph] = Field(default_factory=list)
+    cautions: tuple[Paragraph, ...] = ()
     # A one-line version for a nudge: what to do in under a minute.
     micro: ShortText
     source: Source
 
 
 class Guidance(_Strict):
-    safety: list[Paragraph] = Field(min_length=1)
+    safety: tuple[Paragraph, ...] = Field(min_length=1)
     move_every_hour: Paragraph
-    nudge_prompts: list[ShortText] = Field(min_length=1)
+    nudge_prompts: tuple[ShortText, ...] = Field(min_length=1)
     source: Source
 
 
@@ -84,7 +84,7 @@ def normalise(text: str) -> str:
     return re.sub(r"[\s\-_–—]+", " ", text.strip().lower()).strip()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity, so rendered messages can be cached
 class Library:
     exercises: tuple[Exercise, ...]
     guidance: Guidance

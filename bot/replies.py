@@ -25,9 +25,9 @@ def reply_to(
 ) -> Message:
     match command:
         case ShowHelp():
-            return blocks.build_help(library)
+            return blocks.cached(blocks.build_help, library)
         case ShowList():
-            return blocks.build_list(library)
+            return blocks.cached(blocks.build_list, library)
         case ShowRandom():
             return blocks.build_exercise(library.pick(rng), library.guidance)
         case ShowExercise(slug=slug, corrected_from=typed):

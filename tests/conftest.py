@@ -16,7 +16,6 @@ from bot.database import Database, upgrade
 from bot.models import Base
 from bot.settings import Settings, load_settings
 from bot.web import WebApp
-from tests.support.inline import InlineExecutor
 from tests.support.serving import BackgroundServer
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET, command_body, signed_headers
 from tests.support.standin import SlackStandIn
@@ -101,8 +100,8 @@ def settings(standin: SlackStandIn) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, library: Library, db: Database) -> App:
-    """The Bolt app with listeners run inline, for `app.dispatch()` tests."""
-    return build_app(settings, library=library, database=db, listener_executor=InlineExecutor())
+    """The Bolt app itself, for `app.dispatch()` tests."""
+    return build_app(settings, library=library, database=db)
 
 
 def dispatch(app: App, body: str, *, json_body: bool = False) -> BoltResponse:
