@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import store
 from bot.database import Database
 from bot.preferences import Change, Preferences, Rejected, apply_change, zone_or_utc
+from bot.schedule import DndStatus
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,19 @@ def read_preferences(db: Database, who: Who) -> Preferences | None:
 
 
 def change_preferences(
-    db: Database, who: Who, change: Change, *, now: datetime, timezone_of: Callable[[], str]
+    db: Database,
+    who: Who,
+    change: Change,
+    *,
+    now: datetime,
+    timezone_of: Callable[[], str],
+    dnd_of: Callable[[], DndStatus | None] = lambda: None,
 ) -> Preferences | Rejected:
-    """Apply one change in one transaction; `timezone_of` is asked only for a new person."""
+    """Apply one change in one transaction and reschedule the next nudge.
+
+    `timezone_of` is asked only for a new person; `dnd_of` only once, when someone who
+    opted in has no Do Not Disturb state yet (events keep it fresh after that).
+    """
     try:
         with db.session() as session:
             person = store.find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
@@ -66,6 +77,12 @@ def change_preferences(
             result = apply_change(store.to_preferences(person), change, now)
             if isinstance(result, Preferences):
                 store.write_preferences(person, result)
+                dnd = dnd_of() if result.opted_in and person.dnd_checked_at is None else None
+                if dnd is not None:
+                    store.update_dnd(person, dnd, now=now)
+                else:
+                    store.reschedule(person, after=now - timedelta(microseconds=1), now=now)
+                return store.to_preferences(person)
             return result
     except SQLAlchemyError as exc:
         log.error("database unavailable while saving a setting: %s", type(exc).__name__)
@@ -80,8 +97,29 @@ def forget(db: Database, who: Who) -> int:
         raise DatabaseUnavailableError(type(exc).__name__) from exc
 
 
-def refresh_timezone(db: Database, who: Who, tz: str) -> bool:
+def refresh_timezone(db: Database, who: Who, tz: str, *, now: datetime) -> bool:
     if zone_or_utc(tz).key != tz:
         return False
     with db.session() as session:
-        return store.update_timezone(session, team_id=who.team_id, user_id=who.user_id, tz=tz)
+        return store.update_timezone(
+            session, team_id=who.team_id, user_id=who.user_id, tz=tz, now=now
+        )
+
+
+def lookup_dnd(client: WebClient, user_id: str) -> DndStatus | None:
+    """dnd.info for one person; None when Slack cannot say (we try again on the next opt-in)."""
+    try:
+        return DndStatus.from_slack(dict(client.dnd_info(user=user_id).data))  # type: ignore[arg-type]
+    except SlackApiError as exc:
+        log.warning("dnd.info failed for %s: %s", user_id, exc.response.get("error"))
+        return None
+
+
+def record_dnd(db: Database, who: Who, status: DndStatus, *, now: datetime) -> bool:
+    """Keep a `dnd_updated_user` event's window; False if we store nothing about the person."""
+    with db.session() as session:
+        person = store.find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:
+            return False
+        store.update_dnd(person, status, now=now)
+        return True

@@ -28,7 +28,6 @@ from bot import ids
 from bot.commands import Invalid
 from bot.content import Exercise, Guidance, Library, Source
 from bot.preferences import Preferences, fmt_days, fmt_local, fmt_minutes, fmt_time
-from bot.schedule import Nudge
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -257,7 +256,7 @@ STOPPED_REASONS = {
 }
 
 
-def settings_lines(prefs: Preferences, now: datetime, nudge: Nudge | None) -> list[str]:
+def settings_lines(prefs: Preferences, now: datetime) -> list[str]:
     """Each setting in the person's own time, one line each."""
     zone = prefs.zone
     if prefs.stopped_reason:
@@ -276,15 +275,14 @@ def settings_lines(prefs: Preferences, now: datetime, nudge: Nudge | None) -> li
         lines.append(f"Snoozed until {fmt_local(prefs.snoozed_until, zone, now)}")
     lines.append(f"Time zone: {escape(prefs.tz)} (from your Slack profile)")
     if prefs.opted_in and not prefs.stopped_reason:
-        when = fmt_local(nudge.send_at, zone, now) if nudge else "none in the next three weeks"
+        next_at = prefs.next_nudge_at
+        when = fmt_local(next_at, zone, now) if next_at else "none in the next three weeks"
         lines.append(f"Next nudge: {when}")
     return lines
 
 
-def build_settings(
-    prefs: Preferences, now: datetime, nudge: Nudge | None, *, headline: str | None = None
-) -> Message:
-    lines = settings_lines(prefs, now, nudge)
+def build_settings(prefs: Preferences, now: datetime, *, headline: str | None = None) -> Message:
+    lines = settings_lines(prefs, now)
     blocks: list[Block] = []
     if headline:
         blocks.append(_section(f":white_check_mark: {headline}"))

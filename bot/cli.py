@@ -6,12 +6,17 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
-from bot.content import ContentError, load_library
+from bot.content import ContentError, Library, load_library
 from bot.database import Database, current_revision, head_revision, is_sqlite_file, upgrade
-from bot.settings import SettingsError, load_database_settings, load_settings
+from bot.nudges import run_tick
+from bot.sender import Sender
+from bot.settings import Settings, SettingsError, load_database_settings, load_settings
 
 log = logging.getLogger("bot")
 
@@ -32,7 +37,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     database = Database(settings.database_url)
     prepare_schema(database)
-    app = build_app(settings, database=database)
+    library = load_library(settings.content_dir)
+    app = build_app(settings, library=library, database=database)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
     server = make_server(
         web_app,
@@ -41,6 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         threads=settings.server_threads,
         max_body_bytes=settings.max_body_bytes,
     )
+    scheduler = start_scheduler(settings, database, library)
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -53,7 +60,76 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
+        scheduler.shutdown(wait=True)  # let a pass in progress finish recording its outcomes
         server.close()
+    return 0
+
+
+def make_sender(settings: Settings) -> Sender:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return Sender(
+        api_url=settings.slack_api_url,
+        token_for=lambda _team_id: token,
+        rate_per_second=settings.nudge_rate_per_second,
+        burst=max(1, int(settings.nudge_rate_per_second)),
+    )
+
+
+def start_scheduler(
+    settings: Settings, database: Database, library: Library
+) -> BackgroundScheduler:
+    """APScheduler is only the clock: the database decides who is due, so every replica can
+    run the same job without a shared job store."""
+    sender = make_sender(settings)
+
+    def tick() -> None:
+        try:
+            report = run_tick(database, sender, library, now=datetime.now(UTC))
+        except Exception:
+            log.exception("nudge tick failed; the next tick retries")
+            return
+        if report.due or report.resent or report.abandoned:
+            log.info("nudge tick: %s", report)
+
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        tick,
+        IntervalTrigger(seconds=settings.tick_seconds),
+        id="nudge-tick",
+        coalesce=True,  # after a stall, one pass rather than a burst of them
+        max_instances=1,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    return scheduler
+
+
+def parse_instant(text: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(
+            f"--at {text!r} is not an ISO-8601 time; use e.g. 2026-11-25T15:00:00+00:00"
+        ) from None
+    if instant.tzinfo is None:
+        raise SettingsError(
+            f"--at {text!r} has no UTC offset; add one, e.g. 2026-11-25T15:00:00+00:00"
+        )
+    return instant.astimezone(UTC)
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    now = parse_instant(args.at) if args.at else datetime.now(UTC)
+    database = Database(settings.database_url)
+    prepare_schema(database)
+    library = load_library(settings.content_dir)
+    report = run_tick(database, make_sender(settings), library, now=now)
+    print(
+        f"tick at {now.isoformat()}: {report.due} due, {report.claimed} claimed, "
+        f"{report.resent} resent, {report.missed} missed, {report.abandoned} abandoned, "
+        f"outcomes {report.outcomes or 'none'}"
+    )
     return 0
 
 
@@ -96,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve Slack's requests (HTTP, or Socket Mode)")
     run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     run.set_defaults(func=cmd_run)
+
+    tick = commands.add_parser("tick", help="run one nudge pass and exit (cron, serverless)")
+    tick.add_argument("--at", help="the instant to run it at, ISO-8601 with an offset")
+    tick.set_defaults(func=cmd_tick)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(func=cmd_migrate)

@@ -43,7 +43,6 @@ from bot.commands import (
 )
 from bot.content import Library
 from bot.preferences import DAY_ABBREVIATIONS, Change, Preferences, Rejected, fmt_minutes
-from bot.schedule import Nudge
 
 INTERVAL_CHOICES = (15, 30, 45, 60, 90, 120, 180, 240)
 SNOOZE_CHOICES = {
@@ -76,7 +75,6 @@ def build_home(
     library: Library,
     prefs: Preferences,
     now: datetime,
-    nudge: Nudge | None,
     *,
     notice: str | None = None,
 ) -> dict[str, Any]:
@@ -88,7 +86,7 @@ def build_home(
     if notice:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":warning: {escape(notice)}")))
     blocks += [
-        SectionBlock(text=MarkdownTextObject(text="\n".join(settings_lines(prefs, now, nudge)))),
+        SectionBlock(text=MarkdownTextObject(text="\n".join(settings_lines(prefs, now)))),
         ActionsBlock(
             block_id="nudges",
             elements=[

@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
     Time,
     TypeDecorator,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -85,7 +89,48 @@ class Person(Base):
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the bot stopped nudging on its own (`account_inactive`, ...), shown by `status`.
     stopped_reason: Mapped[str | None] = mapped_column(String(64))
+    # The next nudge: its nominal slot (the unique key) and when to send it (later than the
+    # slot when Do Not Disturb deferred it). Indexed, so a tick reads only who is due.
+    next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Slack Do Not Disturb, kept from `dnd_updated_user` (and dnd.info once when unknown).
+    dnd_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dnd_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dnd_snooze_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dnd_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
+    )
+
+
+class NudgeLog(Base):
+    """One row per person and slot, written before the DM is sent: the exactly-once guard."""
+
+    __tablename__ = "nudge_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    send_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # claimed -> sent | failed | abandoned (a crash left it unsent past its grace)
+    status: Mapped[str] = mapped_column(String(16), default="claimed")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exercise: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id", "slot_at"),
+        ForeignKeyConstraint(
+            ["team_id", "user_id"], ["people.team_id", "people.user_id"], ondelete="CASCADE"
+        ),
+        Index(None, "status", "claimed_at"),
     )

@@ -53,6 +53,8 @@ class Preferences:
     quiet_end: time | None = None
     snoozed_until: datetime | None = None
     stopped_reason: str | None = None
+    # Not a preference but what follows from them: when the engine will nudge next.
+    next_nudge_at: datetime | None = None
 
     @property
     def zone(self) -> ZoneInfo:

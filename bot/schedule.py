@@ -9,7 +9,7 @@ slot, else it is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -30,6 +30,31 @@ class DndWindow:
 
     def covers(self, instant: datetime) -> bool:
         return self.start <= instant < self.end
+
+
+@dataclass(frozen=True)
+class DndStatus:
+    """What Slack says of a person's Do Not Disturb (dnd.info, or `dnd_updated_user`)."""
+
+    start: datetime | None  # the next scheduled window; it repeats daily
+    end: datetime | None
+    snooze_until: datetime | None  # a manual "pause notifications"
+
+    @classmethod
+    def from_slack(cls, payload: dict[str, object]) -> DndStatus:
+        def instant(key: str) -> datetime | None:
+            value = payload.get(key)
+            if isinstance(value, int | float) and value > 0:
+                return datetime.fromtimestamp(value, UTC)
+            return None
+
+        scheduled = bool(payload.get("dnd_enabled"))
+        snoozing = bool(payload.get("snooze_enabled"))
+        return cls(
+            start=instant("next_dnd_start_ts") if scheduled else None,
+            end=instant("next_dnd_end_ts") if scheduled else None,
+            snooze_until=instant("snooze_endtime") if snoozing else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -83,8 +108,16 @@ def _blocked(prefs: Preferences, instant: datetime) -> bool:
     return in_quiet_hours(prefs, instant) or prefs.snoozed_at(instant)
 
 
+def end_of_dnd(instant: datetime, windows: Sequence[DndWindow]) -> datetime:
+    """`instant` itself when no window covers it, else when the covering windows end."""
+    moved = instant
+    while covering := [w for w in windows if w.covers(moved)]:
+        moved = max(w.end for w in covering)
+    return moved
+
+
 def next_nudge(
-    prefs: Preferences, *, after: datetime, dnd: DndWindow | None = None
+    prefs: Preferences, *, after: datetime, dnd: Sequence[DndWindow] = ()
 ) -> Nudge | None:
     """The first nudge whose slot is strictly after `after`, or None if nudges are off."""
     if not prefs.opted_in or prefs.stopped_reason:
@@ -94,20 +127,51 @@ def next_nudge(
     while slot is not None:
         following = next(slots, None)
         if not _blocked(prefs, slot):
-            if dnd is None or not dnd.covers(slot):
-                return Nudge(slot, slot)
-            moved = dnd.end
-            if (following is None or moved < following) and not _blocked(prefs, moved):
-                return Nudge(slot, moved)
+            send_at = end_of_dnd(slot, dnd)
+            in_time = send_at == slot or following is None or send_at < following
+            if in_time and not _blocked(prefs, send_at):
+                return Nudge(slot, send_at)
         slot = following
     return None
 
 
-def upcoming(prefs: Preferences, *, now: datetime, dnd: DndWindow | None = None) -> Nudge | None:
+def upcoming(prefs: Preferences, *, now: datetime, dnd: Sequence[DndWindow] = ()) -> Nudge | None:
     """What `status` shows: the next nudge at or after `now`."""
     return next_nudge(prefs, after=now - timedelta(microseconds=1), dnd=dnd)
 
 
-def decide_due(nudge: Nudge, now: datetime) -> bool:
-    """Send a due nudge now? Only if it is not too late: at most one catch-up after downtime."""
-    return nudge.send_at <= now and now - nudge.send_at < CATCH_UP_LIMIT
+DAY = timedelta(days=1)
+
+
+def dnd_windows(
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    snooze_until: datetime | None,
+    now: datetime,
+    days: int = HORIZON_DAYS,
+) -> list[DndWindow]:
+    """Slack's DND as windows: the daily schedule repeated from its next known occurrence
+    (Slack reports only the next one), and a manual snooze from now until it ends."""
+    windows: list[DndWindow] = []
+    if start is not None and end is not None and end > start:
+        # Step back to the occurrence around `now`, then lay the daily schedule forward.
+        shift = max(0, (now - end) // DAY + 1) if end <= now else 0
+        first_start, first_end = start + shift * DAY, end + shift * DAY
+        if first_start - DAY < now < first_end - DAY:
+            first_start, first_end = first_start - DAY, first_end - DAY
+        windows += [DndWindow(first_start + k * DAY, first_end + k * DAY) for k in range(days)]
+    if snooze_until is not None and snooze_until > now:
+        windows.append(DndWindow(now, snooze_until))
+    return windows
+
+
+def catch_up(
+    prefs: Preferences, due: Nudge, *, now: datetime, dnd: Sequence[DndWindow] = ()
+) -> Nudge | None:
+    """After downtime, the one nudge worth sending now: the latest that has come due, and
+    only while it is under CATCH_UP_LIMIT old. Earlier missed slots are dropped."""
+    latest = due
+    while (following := next_nudge(prefs, after=latest.slot, dnd=dnd)) and following.send_at <= now:
+        latest = following
+    return latest if now - latest.send_at < CATCH_UP_LIMIT else None

@@ -53,6 +53,10 @@ class Settings(DatabaseSettings):
     # Largest request body accepted on /slack/events; Slack's payloads are far smaller.
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     server_threads: int = Field(default=8, ge=1, le=256)
+    # Nudges: how often the scheduler ticks, and the DM rate per workspace (Slack allows
+    # several hundred chat.postMessage calls a minute per workspace).
+    tick_seconds: int = Field(default=20, ge=5, le=300)
+    nudge_rate_per_second: float = Field(default=5.0, gt=0, le=50)
 
     @field_validator("slack_bot_token")
     @classmethod

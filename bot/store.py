@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Base, Person, Workspace
 from bot.preferences import Preferences, days_to_mask, mask_to_days
+from bot.schedule import DndStatus, DndWindow, dnd_windows, next_nudge
 
 
 def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict[str, Any]) -> None:
@@ -31,6 +33,7 @@ def to_preferences(person: Person) -> Preferences:
         quiet_end=person.quiet_end,
         snoozed_until=person.snoozed_until,
         stopped_reason=person.stopped_reason,
+        next_nudge_at=person.next_nudge_at,
     )
 
 
@@ -79,11 +82,14 @@ def ensure_person(session: Session, *, team_id: str, user_id: str, tz: str) -> P
     return person
 
 
-def update_timezone(session: Session, *, team_id: str, user_id: str, tz: str) -> bool:
+def update_timezone(
+    session: Session, *, team_id: str, user_id: str, tz: str, now: datetime
+) -> bool:
     person = find_person(session, team_id=team_id, user_id=user_id, lock=True)
     if person is None or person.tz == tz:
         return False
     person.tz = tz
+    reschedule(person, after=now, now=now)
     return True
 
 
@@ -93,3 +99,26 @@ def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
         delete(Person).where(Person.team_id == team_id, Person.user_id == user_id)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def dnd_of(person: Person, now: datetime) -> list[DndWindow]:
+    return dnd_windows(
+        start=person.dnd_start,
+        end=person.dnd_end,
+        snooze_until=person.dnd_snooze_until,
+        now=now,
+    )
+
+
+def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
+    """Set the person's next nudge: the first one whose slot comes strictly after `after`."""
+    nudge = next_nudge(to_preferences(person), after=after, dnd=dnd_of(person, now))
+    person.next_slot_at = nudge.slot if nudge else None
+    person.next_nudge_at = nudge.send_at if nudge else None
+
+
+def update_dnd(person: Person, status: DndStatus, *, now: datetime) -> None:
+    person.dnd_start, person.dnd_end = status.start, status.end
+    person.dnd_snooze_until = status.snooze_until
+    person.dnd_checked_at = now
+    reschedule(person, after=now - timedelta(microseconds=1), now=now)

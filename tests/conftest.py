@@ -56,18 +56,54 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         except OperationalError as exc:
             _unavailable(f"{url} is unreachable ({type(exc.orig).__name__})")
     _fresh_schema(url)
+    _MIGRATED.add(url)
     return url
+
+
+def _emptied(url: str) -> Database:
+    database = Database(url)
+    with database.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+    return database
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """The migrated database, emptied before each test."""
-    database = Database(database_url)
-    with database.session() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(table.delete())
+    database = _emptied(database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """For tests that only make sense on PostgreSQL (several processes writing at once)."""
+    if not POSTGRES_URL:
+        _unavailable("TEST_DATABASE_URL is not set")
+    try:
+        create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3}).connect().close()
+    except OperationalError as exc:
+        _unavailable(f"{POSTGRES_URL} is unreachable ({type(exc.orig).__name__})")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    database_url_ready = _fresh_schema_once(postgres_url)
+    database = _emptied(database_url_ready)
+    yield database
+    database.dispose()
+
+
+_MIGRATED: set[str] = set()
+
+
+def _fresh_schema_once(url: str) -> str:
+    if url not in _MIGRATED:
+        _fresh_schema(url)
+        _MIGRATED.add(url)
+    return url
 
 
 @pytest.fixture(scope="session")

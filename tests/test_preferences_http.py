@@ -10,6 +10,7 @@ from slack_bolt import App
 from sqlalchemy import select
 
 from bot import ids
+from bot.app import build_app
 from bot.database import Database
 from bot.models import Person, Workspace
 from bot.preferences import mask_to_days
@@ -246,3 +247,19 @@ def test_with_the_database_down_settings_say_so_and_exercises_still_answer(
 ) -> None:
     assert "can't reach my database" in said(bot_without_database.command(text))
     assert said(bot_without_database.command("half-kneel")).startswith("Half kneel")
+
+
+def test_status_shows_the_next_nudge_in_local_time(settings, library, db: Database) -> None:
+    wednesday_0930_in_new_york = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
+    app = build_app(
+        settings, library=library, database=db, clock=lambda: wednesday_0930_in_new_york
+    )
+    dispatch(app, command_body("on"))
+    status = json.loads(dispatch(app, command_body("status")).body)["text"]
+    assert "Next nudge: today 10:00" in status
+    dispatch(app, command_body("quiet 10:00-10:30"))
+    status = json.loads(dispatch(app, command_body("status")).body)["text"]
+    assert "Next nudge: today 11:00" in status
+    dispatch(app, command_body("snooze tomorrow"))
+    status = json.loads(dispatch(app, command_body("status")).body)["text"]
+    assert "Snoozed until Fri 27 Nov 00:00" in status and "Next nudge: Fri 27 Nov 11:00" in status

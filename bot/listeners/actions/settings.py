@@ -58,6 +58,7 @@ def change_from_home_tab(
                 wanted,
                 now=services.clock(),
                 timezone_of=lambda: account.lookup_timezone(client, who.user_id),
+                dnd_of=lambda: account.lookup_dnd(client, who.user_id),
             )
             if isinstance(result, Rejected):
                 notice = f"Not saved: {result.problem}."

@@ -25,7 +25,6 @@ from bot.commands import (
 )
 from bot.preferences import CHANGES, Change, Preferences
 from bot.replies import reply_to
-from bot.schedule import upcoming
 from bot.services import Services, services_of
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ def answer(parsed: Command, text: str, services: Services, who: Who, client: Web
                 tz=account.lookup_timezone(client, who.user_id)
             )
             now = services.clock()
-            return blocks.build_settings(prefs, now, upcoming(prefs, now=now))
+            return blocks.build_settings(prefs, now)
     except DatabaseUnavailableError:
         return blocks.CANNOT_SAVE
     if isinstance(parsed, ForgetMe):
@@ -89,8 +88,9 @@ def change(parsed: Change, text: str, services: Services, who: Who, client: WebC
         parsed,
         now=now,
         timezone_of=lambda: account.lookup_timezone(client, who.user_id),
+        dnd_of=lambda: account.lookup_dnd(client, who.user_id),
     )
     if isinstance(result, Preferences):
         headline = HEADLINES[type(parsed).__name__]
-        return blocks.build_settings(result, now, upcoming(result, now=now), headline=headline)
+        return blocks.build_settings(result, now, headline=headline)
     return blocks.build_rejected(text, result.problem, result.usage)

@@ -4,12 +4,13 @@ from slack_bolt import App
 
 from bot import ids
 from bot.listeners.events.home import publish_home
-from bot.listeners.events.people import refresh_timezone
+from bot.listeners.events.people import refresh_dnd, refresh_timezone
 
 # Events and their handlers; `deploy/manifest.yaml` must subscribe to exactly these.
 EVENTS: dict[str, Callable[..., None]] = {
     ids.EVENT_APP_HOME_OPENED: publish_home,
     ids.EVENT_USER_CHANGE: refresh_timezone,
+    ids.EVENT_DND_UPDATED_USER: refresh_dnd,
 }
 
 

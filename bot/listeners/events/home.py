@@ -11,7 +11,6 @@ from bot import account
 from bot.account import DatabaseUnavailableError, Who
 from bot.home import build_home
 from bot.preferences import Preferences
-from bot.schedule import upcoming
 from bot.services import Services, services_of
 
 
@@ -32,5 +31,5 @@ def publish_home_for(
     if prefs is None:
         prefs = Preferences(tz=account.lookup_timezone(client, who.user_id))
     now = services.clock()
-    view = build_home(services.library, prefs, now, upcoming(prefs, now=now), notice=notice)
+    view = build_home(services.library, prefs, now, notice=notice)
     client.views_publish(user_id=who.user_id, view=view)

@@ -1,4 +1,4 @@
-"""`user_change`: keep each person's time zone as Slack has it."""
+"""Keep what Slack tells us about people: their time zone and their Do Not Disturb."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from slack_bolt import BoltContext
 
 from bot import account
 from bot.account import Who
+from bot.schedule import DndStatus
 from bot.services import services_of
 
 
@@ -16,4 +17,15 @@ def refresh_timezone(event: dict[str, Any], context: BoltContext) -> None:
     tz, user_id = user.get("tz"), user.get("id")
     team = context.team_id or user.get("team_id") or ""
     if tz and user_id:
-        account.refresh_timezone(services_of(context).db, Who(team, user_id), str(tz))
+        services = services_of(context)
+        account.refresh_timezone(services.db, Who(team, user_id), str(tz), now=services.clock())
+
+
+def refresh_dnd(event: dict[str, Any], context: BoltContext) -> None:
+    """`dnd_updated_user`: keep the window, so no nudge needs its own dnd.info call."""
+    user_id, status = event.get("user"), event.get("dnd_status")
+    if isinstance(user_id, str) and isinstance(status, dict):
+        services = services_of(context)
+        team = context.team_id or context.enterprise_id or ""
+        who = Who(team, user_id)
+        account.record_dnd(services.db, who, DndStatus.from_slack(status), now=services.clock())

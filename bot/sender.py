@@ -1,0 +1,226 @@
+"""Sending DMs within Slack's limits, and turning Slack's answers into outcomes.
+
+Each workspace has its own lane: a token bucket at the configured rate, a pause shared by
+the lane's workers when Slack answers 429 with `Retry-After`, and backoff with jitter on
+5xx and network errors. A failure for one person never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+# The person cannot receive DMs: stop nudging them and say why in `status`.
+PERSON_ERRORS = frozenset(
+    {"account_inactive", "user_not_found", "user_disabled", "channel_not_found",
+     "messages_tab_disabled", "cannot_dm_bot"}
+)  # fmt: skip
+# The bot lost its access to the whole workspace.
+WORKSPACE_ERRORS = frozenset({"invalid_auth", "token_revoked", "not_authed", "team_not_found"})
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    key: int  # the nudge log row
+    team_id: str
+    user_id: str
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: int
+    team_id: str
+    user_id: str
+    kind: str  # "sent" | "person" | "workspace" | "failed"
+    error: str | None = None
+    channel: str | None = None
+    ts: str | None = None
+
+
+class RateLimiter:
+    """A token bucket for one workspace, with a pause that every worker honours."""
+
+    def __init__(
+        self,
+        rate_per_second: float,
+        burst: int,
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.interval = 1.0 / rate_per_second
+        self.burst = burst
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_free = monotonic()
+        self._paused_until = 0.0
+
+    def acquire(self) -> float:
+        """Wait for a slot to send; returns how long it waited."""
+        with self._lock:
+            now = self._monotonic()
+            start = max(now, self._paused_until, self._next_free - (self.burst - 1) * self.interval)
+            self._next_free = max(self._next_free, start) + self.interval
+        wait = start - now
+        if wait > 0:
+            self._sleep(wait)
+        return max(wait, 0.0)
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+
+
+@dataclass
+class SenderStats:
+    rate_limit_waits: int = 0
+    retries: int = 0
+
+
+class Sender:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token_for: Callable[[str], str | None],
+        rate_per_second: float = 5.0,
+        burst: int = 5,
+        workers_per_workspace: int = 4,
+        max_attempts: int = 6,
+        backoff_base: float = 0.5,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api_url = api_url
+        self.token_for = token_for
+        self.rate_per_second = rate_per_second
+        self.burst = burst
+        self.workers_per_workspace = workers_per_workspace
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.timeout = timeout
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._limiters: dict[str, RateLimiter] = {}
+        self._clients: dict[str, WebClient] = {}
+        self._lock = threading.Lock()
+        self.stats = SenderStats()
+
+    def _limiter(self, team_id: str) -> RateLimiter:
+        with self._lock:
+            if team_id not in self._limiters:
+                self._limiters[team_id] = RateLimiter(
+                    self.rate_per_second, self.burst, self._monotonic, self._sleep
+                )
+            return self._limiters[team_id]
+
+    def _client(self, token: str) -> WebClient:
+        with self._lock:
+            if token not in self._clients:
+                # No SDK retry handlers: this class decides about retries and waits.
+                self._clients[token] = WebClient(
+                    token=token, base_url=self.api_url, timeout=int(self.timeout), retry_handlers=[]
+                )
+            return self._clients[token]
+
+    def send_all(
+        self, items: Iterable[Outgoing], on_outcome: Callable[[Outcome], None]
+    ) -> list[Outcome]:
+        """Send every item, workspaces in parallel; `on_outcome` records each as it lands."""
+        lanes: dict[str, deque[Outgoing]] = defaultdict(deque)
+        for item in items:
+            lanes[item.team_id].append(item)
+        if not lanes:
+            return []
+        outcomes: list[Outcome] = []
+        done = threading.Lock()
+
+        def work(team_id: str) -> None:
+            lane = lanes[team_id]
+            while True:
+                try:
+                    item = lane.popleft()
+                except IndexError:
+                    return
+                outcome = self.send_one(item)
+                try:
+                    on_outcome(outcome)
+                except Exception:
+                    log.exception("recording the outcome of nudge %s failed", item.key)
+                with done:
+                    outcomes.append(outcome)
+
+        jobs = [
+            team_id
+            for team_id, lane in lanes.items()
+            for _ in range(min(self.workers_per_workspace, len(lane)))
+        ]
+        with ThreadPoolExecutor(max_workers=min(256, len(jobs))) as pool:
+            for future in [pool.submit(work, team_id) for team_id in jobs]:
+                future.result()
+        return outcomes
+
+    def _backoff(self, attempt: int) -> None:
+        self.stats.retries += 1
+        self._sleep(self.backoff_base * (2**attempt) * random.uniform(0.5, 1.5))
+
+    def send_one(self, item: Outgoing) -> Outcome:
+        token = self.token_for(item.team_id)
+        if not token:
+            return Outcome(item.key, item.team_id, item.user_id, "workspace", "no_token")
+        client = self._client(token)
+        limiter = self._limiter(item.team_id)
+        last_error = "retries_exhausted"
+        for attempt in range(self.max_attempts):
+            if limiter.acquire() > 0:
+                self.stats.rate_limit_waits += 1
+            try:
+                # A user id as the channel posts in the app's DM with that person.
+                response = client.chat_postMessage(
+                    channel=item.user_id, text=item.text, blocks=item.blocks
+                )
+                return Outcome(
+                    item.key, item.team_id, item.user_id, "sent",
+                    channel=response.get("channel"), ts=response.get("ts"),
+                )  # fmt: skip
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                code = str(exc.response.get("error") or f"http_{status}")
+                if status == 429 or code == "ratelimited":
+                    retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)
+                    limiter.pause(retry_after)
+                    self.stats.retries += 1
+                    last_error = "ratelimited"
+                    continue
+                if status >= 500 or code in (
+                    "internal_error",
+                    "fatal_error",
+                    "service_unavailable",
+                ):
+                    last_error = code
+                    self._backoff(attempt)
+                    continue
+                if code in PERSON_ERRORS:
+                    return Outcome(item.key, item.team_id, item.user_id, "person", code)
+                if code in WORKSPACE_ERRORS:
+                    return Outcome(item.key, item.team_id, item.user_id, "workspace", code)
+                return Outcome(item.key, item.team_id, item.user_id, "failed", code)
+            except (OSError, TimeoutError) as exc:
+                last_error = type(exc).__name__
+                self._backoff(attempt)
+        return Outcome(item.key, item.team_id, item.user_id, "failed", last_error)
