@@ -24,7 +24,7 @@ from tests.support.slack import (
     event_body,
     signed_headers,
 )
-from tests.support.standin import error
+from tests.support.standin import SlackStandIn, error
 
 
 def person(db: Database, team: str = "T0001", user: str = "U0001") -> Person | None:
@@ -263,3 +263,45 @@ def test_status_shows_the_next_nudge_in_local_time(settings, library, db: Databa
     dispatch(app, command_body("snooze tomorrow"))
     status = json.loads(dispatch(app, command_body("status")).body)["text"]
     assert "Snoozed until Fri 27 Nov 00:00" in status and "Next nudge: Fri 27 Nov 11:00" in status
+
+
+def test_do_not_disturb_is_read_once_then_kept_from_events(
+    settings, library, db, standin: SlackStandIn
+) -> None:
+    at_0930_utc = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    app = build_app(settings, library=library, database=db, clock=lambda: at_0930_utc)
+    standin.responder = lambda call: (
+        (200, {"ok": True, "user": {"id": "U0001", "tz": "UTC"}}, {})
+        if call.method == "users.info"
+        else None
+    )
+    standin.script(
+        "dnd.info",
+        (
+            200,
+            {
+                "ok": True,
+                "dnd_enabled": True,
+                "next_dnd_start_ts": datetime(2026, 11, 25, 9, 45, tzinfo=UTC).timestamp(),
+                "next_dnd_end_ts": datetime(2026, 11, 25, 10, 15, tzinfo=UTC).timestamp(),
+                "snooze_enabled": False,
+            },
+            {},
+        ),
+    )
+    dispatch(app, command_body("on"))
+    assert len(standin.calls_to("dnd.info")) == 1
+    status = json.loads(dispatch(app, command_body("status")).body)["text"]
+    assert "Next nudge: today 10:15" in status  # 10:00 waits for the end of DND
+    dispatch(app, command_body("off"))
+    dispatch(app, command_body("on"))
+    assert len(standin.calls_to("dnd.info")) == 1  # known: no second call
+    # The person turns DND off in Slack: the event restores the 10:00 slot.
+    event = {
+        "type": "dnd_updated_user",
+        "user": "U0001",
+        "dnd_status": {"dnd_enabled": False, "snooze_enabled": False},
+    }
+    assert dispatch(app, event_body(event), json_body=True).status == 200
+    status = json.loads(dispatch(app, command_body("status")).body)["text"]
+    assert "Next nudge: today 10:00" in status
