@@ -28,6 +28,7 @@ from bot import ids
 from bot.commands import Invalid
 from bot.content import Exercise, Guidance, Library, Source
 from bot.preferences import Preferences, fmt_days, fmt_local, fmt_minutes, fmt_time
+from bot.stats import Stats
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -96,32 +97,157 @@ def exercise_fallback(exercise: Exercise) -> str:
 
 
 def build_exercise(
-    exercise: Exercise, guidance: Guidance, *, corrected_from: str | None = None
+    exercise: Exercise,
+    guidance: Guidance,
+    *,
+    corrected_from: str | None = None,
+    with_actions: bool = True,
 ) -> Message:
     message = _exercise_message(exercise.slug, exercise, guidance)
-    if corrected_from is None:
-        return message
-    note = _context(f"Closest match to {echo(corrected_from)}: `/psoas {exercise.slug}`")
-    return Message(message.text, [message.blocks[0], note.to_dict(), *message.blocks[1:]])
+    blocks = message.blocks if with_actions else message.blocks[:-1]
+    if corrected_from is not None:
+        note = _context(f"Closest match to {echo(corrected_from)}: `/psoas {exercise.slug}`")
+        blocks = [blocks[0], note.to_dict(), *blocks[1:]]
+    return Message(message.text, blocks)
 
 
-@functools.lru_cache(maxsize=64)
-def _exercise_message(slug: str, exercise: Exercise, guidance: Guidance) -> Message:
-    """Rendered once per exercise: validating the blocks is most of the cost of an answer."""
+def _exercise_body(exercise: Exercise, guidance: Guidance) -> list[Block]:
     kind = "Stretch" if exercise.kind == "stretch" else "Strengthen"
     equipment = ", ".join(exercise.equipment) or "no equipment"
-    blocks: list[Block] = [
+    cautions = [*exercise.cautions, guidance.safety[0]]
+    return [
         HeaderBlock(text=PlainTextObject(text=exercise.title)),
         _context(f"*{kind}* · {escape(exercise.where)} · {escape(equipment)}"),
         _section(f"*Steps*\n{steps_markdown(exercise)}"),
         _section(f"*How much:* {escape(exercise.dose)}"),
         _section(f"*Why it helps*\n{escape(exercise.why)}"),
         _section(f"*Form cue*\n{escape(exercise.form_cue)}"),
+        _section("*Go easy*\n" + "\n".join(f"• {escape(c)}" for c in cautions)),
+        _context(credit(exercise.source)),
     ]
-    cautions = [*exercise.cautions, guidance.safety[0]]
-    blocks.append(_section("*Go easy*\n" + "\n".join(f"• {escape(c)}" for c in cautions)))
-    blocks.append(_context(credit(exercise.source)))
-    return _render(exercise_fallback(exercise), blocks)
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=text), action_id=action_id, value=value, style=style
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _exercise_message(slug: str, exercise: Exercise, guidance: Guidance) -> Message:
+    """Rendered once per exercise: validating the blocks is most of the cost of an answer.
+    The last block is always the buttons, so views without them can drop it."""
+    actions = ActionsBlock(
+        block_id="exercise",
+        elements=[
+            _button("Start guided", ids.ACTION_START_GUIDED, slug, "primary"),
+            _button("I did it", ids.ACTION_DID_IT, slug),
+            _button("Share in channel", ids.ACTION_SHARE_EXERCISE, slug),
+        ],
+    )
+    return _render(exercise_fallback(exercise), [*_exercise_body(exercise, guidance), actions])
+
+
+def build_shared(exercise: Exercise, guidance: Guidance, user_id: str) -> Message:
+    """The exercise posted visibly in a channel, saying who shared it."""
+    blocks = [
+        *_exercise_body(exercise, guidance),
+        _context(f"Shared by <@{user_id}> · `/psoas {exercise.slug}` to try it"),
+    ]
+    return _render(f"<@{user_id}> shared a stretch: {exercise_fallback(exercise)}", blocks)
+
+
+def build_guided_step(exercise: Exercise, index: int) -> Message:
+    """One step of a walkthrough: Step 2 of 4, with that step's hold, Back, Next and Done."""
+    total = len(exercise.steps)
+    index = max(0, min(index, total - 1))
+    step = exercise.steps[index]
+    buttons = []
+    if index > 0:
+        buttons.append(_button("Back", ids.ACTION_GUIDED_BACK, f"{exercise.slug}:{index - 1}"))
+    if index < total - 1:
+        buttons.append(
+            _button("Next", ids.ACTION_GUIDED_NEXT, f"{exercise.slug}:{index + 1}", "primary")
+        )
+    buttons.append(
+        _button(
+            "Done",
+            ids.ACTION_GUIDED_DONE,
+            f"{exercise.slug}:{index}",
+            "primary" if index == total - 1 else None,
+        )
+    )
+    blocks: list[Block] = [
+        HeaderBlock(
+            text=PlainTextObject(text=f"{exercise.title}: step {index + 1} of {total}"[:150])
+        ),
+        _section(escape(step.do)),
+    ]
+    if step.hold:
+        blocks.append(_section(f":stopwatch: *{escape(step.hold)}*"))
+    if index == total - 1:
+        blocks.append(_context(f"Form cue: {escape(exercise.form_cue)}"))
+    blocks.append(ActionsBlock(block_id="guided", elements=buttons))
+    return _render(f"{exercise.title}, step {index + 1} of {total}: {step.do}", blocks)
+
+
+def stats_line(stats: Stats) -> str:
+    streak = f"{stats.current_streak} working day{'s' if stats.current_streak != 1 else ''}"
+    return (
+        f"Today: {stats.today} · This week: {stats.this_week} · "
+        f"Streak: {streak} (best {stats.best_streak})"
+    )
+
+
+def build_done(headline: str, stats: Stats | None) -> Message:
+    """What a nudge or walkthrough becomes once answered: no buttons left to press twice."""
+    blocks: list[Block] = [_section(headline)]
+    if stats is not None:
+        blocks.append(_context(stats_line(stats)))
+    text = headline.replace("*", "") + (f" {stats_line(stats)}" if stats else "")
+    return _render(text, blocks)
+
+
+def build_stats(stats: Stats | None, library: Library) -> Message:
+    if stats is None or stats.total == 0:
+        return build_notice(
+            "No stretches recorded yet. Press *I did it* under an exercise, or *Done* on a "
+            "nudge, and they count here. Try `/psoas random`.",
+            "No stretches recorded yet. Try /psoas random.",
+        )
+    favourite = library.get(stats.favourite) if stats.favourite else None
+    lines = [
+        f"*Today:* {stats.today}   *This week:* {stats.this_week}   *All time:* {stats.total}",
+        f"*Streak:* {stats.current_streak} working days   *Best:* {stats.best_streak}",
+    ]
+    if favourite:
+        lines.append(f"*Most done:* {escape(favourite.title)}")
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text="Your movement")),
+        _section("\n".join(lines)),
+        _context("Streaks count your working days; days off never break them."),
+    ]
+    return _render("Your movement: " + stats_line(stats), blocks)
+
+
+def build_weekly_summary(stats: Stats, library: Library) -> Message:
+    favourite = library.get(stats.favourite) if stats.favourite else None
+    lines = [
+        f"This week you stretched *{stats.this_week}* time{'s' if stats.this_week != 1 else ''}."
+    ]
+    if stats.current_streak:
+        lines.append(
+            f"Your streak is {stats.current_streak} working days (best {stats.best_streak})."
+        )
+    if favourite:
+        lines.append(f"Your favourite: {escape(favourite.title)}.")
+    if not stats.this_week:
+        lines.append("Next week is a fresh start: even one half kneel a day helps.")
+    blocks: list[Block] = [
+        _section(":calendar: *Your week in movement*\n" + " ".join(lines)),
+        _context("`/psoas summary off` stops these weekly notes."),
+    ]
+    return _render("Your week in movement: " + " ".join(lines).replace("*", ""), blocks)
 
 
 def cached(builder: Callable[[Library], Message], library: Library) -> Message:
@@ -159,7 +285,8 @@ SETTINGS_HELP = (
     "`/psoas hours 09:00-17:00` · `/psoas days mon-fri` · `/psoas every 60m`\n"
     "`/psoas quiet 12:00-13:00` · `/psoas quiet off`\n"
     "`/psoas snooze 2h` · `/psoas snooze today` · `/psoas snooze off`\n"
-    "`/psoas status` · `/psoas stats` · `/psoas export` · `/psoas forget me`"
+    "`/psoas summary off` · `/psoas status` · `/psoas stats` · `/psoas export` · "
+    "`/psoas forget me`"
 )
 
 
@@ -234,10 +361,11 @@ def build_view(kind: str, blocks: Sequence[dict[str, Any]], **extra: Any) -> dic
 
 
 def build_modal(message: Message) -> dict[str, Any]:
-    """A message shown where there is no conversation to answer in, such as the App Home tab."""
+    """A message shown where there is no conversation to answer in, such as the App Home tab.
+    Its buttons answer through a response URL, which a modal does not have: they are left out."""
     return build_view(
         "modal",
-        message.blocks,
+        [block for block in message.blocks if block.get("type") != "actions"],
         title=PlainTextObject(text="psoas-bot"),
         close=PlainTextObject(text="Close"),
     )
@@ -273,6 +401,7 @@ def settings_lines(prefs: Preferences, now: datetime) -> list[str]:
     ]
     if prefs.snoozed_until and prefs.snoozed_at(now):
         lines.append(f"Snoozed until {fmt_local(prefs.snoozed_until, zone, now)}")
+    lines.append(f"Weekly summary: {'on' if prefs.weekly_summary else 'off'}")
     lines.append(f"Time zone: {escape(prefs.tz)} (from your Slack profile)")
     if prefs.opted_in and not prefs.stopped_reason:
         next_at = prefs.next_nudge_at

@@ -120,6 +120,11 @@ class SnoozeOff:
 
 
 @dataclass(frozen=True)
+class SetWeeklySummary:
+    on: bool
+
+
+@dataclass(frozen=True)
 class ShowStatus:
     pass
 
@@ -157,6 +162,7 @@ Command = (
     | SnoozeFor
     | SnoozeUntilTomorrow
     | SnoozeOff
+    | SetWeeklySummary
     | ShowStatus
     | ShowStats
     | ForgetMe
@@ -174,6 +180,7 @@ SETTINGS_COMMANDS = (
     SnoozeFor,
     SnoozeUntilTomorrow,
     SnoozeOff,
+    SetWeeklySummary,
     ShowStatus,
     ShowStats,
     ForgetMe,
@@ -186,10 +193,11 @@ USAGE = {
     "every": "`/psoas every 60m` (also `90m`, `1.5h` or `2h`; from 15 minutes to 4 hours)",
     "quiet": "`/psoas quiet 12:00-13:00` (may wrap midnight, e.g. `22:00-07:00`) or `quiet off`",
     "snooze": "`/psoas snooze 2h`, `snooze 30m`, `snooze today`, `snooze tomorrow` or `snooze off`",
+    "summary": "`/psoas summary on` or `/psoas summary off` (the weekly summary DM)",
 }
 KEYWORDS = (
     "help", "list", "random", "on", "off", "hours", "days", "every", "quiet",
-    "snooze", "status", "stats", "export", "forget me",
+    "snooze", "status", "stats", "export", "forget me", "summary",
 )  # fmt: skip
 
 
@@ -340,6 +348,15 @@ def _minutes_words(minutes: int) -> str:
     return " ".join(parts)
 
 
+def _on_off(rest: str, make: type[SetWeeklySummary]) -> SetWeeklySummary:
+    word = rest.strip().lower()
+    if word in ("on", "yes", "start"):
+        return make(True)
+    if word in ("off", "no", "stop"):
+        return make(False)
+    raise _BadValueError(f"`{rest.strip()}` is neither on nor off")
+
+
 def _quiet(rest: str) -> Command:
     if rest.strip().lower() in ("off", "none", "clear", "no"):
         return ClearQuiet()
@@ -364,6 +381,7 @@ _WITH_VALUE = {
     "interval": ("every", _interval),
     "quiet": ("quiet", _quiet),
     "snooze": ("snooze", _snooze),
+    "summary": ("summary", lambda rest: _on_off(rest, SetWeeklySummary)),
 }
 _BARE = {
     "help": ShowHelp,

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import ids
-from bot.blocks import build_view, escape, library_blocks, settings_lines
+from bot.blocks import build_view, escape, library_blocks, settings_lines, stats_line
 from bot.commands import (
     USAGE,
     ClearQuiet,
@@ -34,6 +34,7 @@ from bot.commands import (
     SetHours,
     SetInterval,
     SetQuiet,
+    SetWeeklySummary,
     SnoozeFor,
     SnoozeOff,
     SnoozeUntilTomorrow,
@@ -43,6 +44,7 @@ from bot.commands import (
 )
 from bot.content import Library
 from bot.preferences import DAY_ABBREVIATIONS, Change, Preferences, Rejected, fmt_minutes
+from bot.stats import Stats
 
 INTERVAL_CHOICES = (15, 30, 45, 60, 90, 120, 180, 240)
 SNOOZE_CHOICES = {
@@ -76,6 +78,7 @@ def build_home(
     prefs: Preferences,
     now: datetime,
     *,
+    stats: Stats | None = None,
     notice: str | None = None,
 ) -> dict[str, Any]:
     on = prefs.opted_in and not prefs.stopped_reason
@@ -100,6 +103,13 @@ def build_home(
                     action_id=ids.ACTION_HOME_SNOOZE,
                     placeholder=PlainTextObject(text="Snooze…"),
                     options=snooze_options,
+                ),
+                ButtonElement(
+                    text=PlainTextObject(
+                        text="Weekly summary: on" if prefs.weekly_summary else "Weekly summary: off"
+                    ),
+                    action_id=ids.ACTION_HOME_SUMMARY,
+                    value="off" if prefs.weekly_summary else "on",
                 ),
             ],
         ),
@@ -153,6 +163,11 @@ def build_home(
         ),
         DividerBlock(),
     ]
+    if stats is not None and stats.total:
+        blocks += [
+            SectionBlock(text=MarkdownTextObject(text=f"*Your movement*\n{stats_line(stats)}")),
+            DividerBlock(),
+        ]
     rendered = [block.to_dict() for block in blocks]
     return build_view("home", [*rendered, *library_blocks(library)])
 
@@ -171,6 +186,8 @@ def change_from_home(action: dict[str, Any], prefs: Preferences) -> Change | Rej
         return TurnOn() if action.get("value") == "on" else TurnOff()
     if action_id == ids.ACTION_HOME_QUIET_CLEAR:
         return ClearQuiet()
+    if action_id == ids.ACTION_HOME_SUMMARY:
+        return SetWeeklySummary(action.get("value") == "on")
     if action_id == ids.ACTION_HOME_DAYS:
         values = [o.get("value") for o in action.get("selected_options") or []]
         days = frozenset(int(v) for v in values if v in {str(d) for d in range(7)})

@@ -10,6 +10,9 @@ ACTION_SHOW_EXERCISE = "show_exercise"
 ACTION_START_GUIDED = "start_guided"
 ACTION_SHARE_EXERCISE = "share_exercise"
 ACTION_DID_IT = "did_exercise"
+ACTION_GUIDED_BACK = "guided_back"
+ACTION_GUIDED_NEXT = "guided_next"
+ACTION_GUIDED_DONE = "guided_done"
 
 # Buttons on a nudge (handled by the interactions listeners).
 ACTION_NUDGE_DONE = "nudge_done"
@@ -31,6 +34,7 @@ ACTION_HOME_QUIET_START = "home_quiet_start"
 ACTION_HOME_QUIET_END = "home_quiet_end"
 ACTION_HOME_QUIET_CLEAR = "home_quiet_clear"
 ACTION_HOME_SNOOZE = "home_snooze"
+ACTION_HOME_SUMMARY = "home_weekly_summary"
 
 EVENT_APP_HOME_OPENED = "app_home_opened"
 EVENT_USER_CHANGE = "user_change"

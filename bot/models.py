@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -87,6 +88,9 @@ class Person(Base):
     quiet_start: Mapped[time | None] = mapped_column(Time)
     quiet_end: Mapped[time | None] = mapped_column(Time)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A short summary DM on the last working day's afternoon; people can turn it off.
+    weekly_summary: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    next_summary_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # Set when the bot stopped nudging on its own (`account_inactive`, ...), shown by `status`.
     stopped_reason: Mapped[str | None] = mapped_column(String(64))
     # The next nudge: its nominal slot (the unique key) and when to send it (later than the
@@ -114,6 +118,8 @@ class NudgeLog(Base):
     )
     team_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(32))
+    # "nudge" or "summary": each kind has its own slots.
+    kind: Mapped[str] = mapped_column(String(16), default="nudge", server_default="nudge")
     slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
     send_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # claimed -> sent | failed | abandoned (a crash left it unsent past its grace)
@@ -126,11 +132,41 @@ class NudgeLog(Base):
     channel: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(String(64))
+    # How the person answered the nudge's buttons: done, snoozed or skipped.
+    answer: Mapped[str | None] = mapped_column(String(16))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        UniqueConstraint("team_id", "user_id", "slot_at"),
+        UniqueConstraint("team_id", "user_id", "kind", "slot_at"),
         ForeignKeyConstraint(
             ["team_id", "user_id"], ["people.team_id", "people.user_id"], ondelete="CASCADE"
         ),
         Index(None, "status", "claimed_at"),
+    )
+
+
+class Completion(Base):
+    """A stretch or exercise someone did: from a nudge's Done, a guided walkthrough or I did it."""
+
+    __tablename__ = "completions"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The person's own calendar day when it happened: streaks stay right if they move zones.
+    local_day: Mapped[date] = mapped_column(Date)
+    exercise: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(16))  # nudge | exercise | guided
+    # One completion per click target (a nudge, a message): double clicks count once.
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id", "dedupe_key"),
+        ForeignKeyConstraint(
+            ["team_id", "user_id"], ["people.team_id", "people.user_id"], ondelete="CASCADE"
+        ),
+        Index(None, "team_id", "user_id", "local_day"),
     )

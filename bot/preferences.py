@@ -13,6 +13,7 @@ from bot.commands import (
     SetHours,
     SetInterval,
     SetQuiet,
+    SetWeeklySummary,
     SnoozeFor,
     SnoozeOff,
     SnoozeUntilTomorrow,
@@ -34,10 +35,11 @@ Change = (
     | SnoozeFor
     | SnoozeUntilTomorrow
     | SnoozeOff
+    | SetWeeklySummary
 )
 CHANGES = (
     TurnOn, TurnOff, SetHours, SetDays, SetInterval, SetQuiet, ClearQuiet,
-    SnoozeFor, SnoozeUntilTomorrow, SnoozeOff,
+    SnoozeFor, SnoozeUntilTomorrow, SnoozeOff, SetWeeklySummary,
 )  # fmt: skip
 
 
@@ -53,6 +55,7 @@ class Preferences:
     quiet_end: time | None = None
     snoozed_until: datetime | None = None
     stopped_reason: str | None = None
+    weekly_summary: bool = True
     # Not a preference but what follows from them: when the engine will nudge next.
     next_nudge_at: datetime | None = None
 
@@ -141,6 +144,8 @@ def apply_change(prefs: Preferences, change: Change, now: datetime) -> Preferenc
             return replace(prefs, snoozed_until=until)
         case SnoozeOff():
             return replace(prefs, snoozed_until=None)
+        case SetWeeklySummary(on=on):
+            return replace(prefs, weekly_summary=on)
 
 
 def fmt_minutes(minutes: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +25,10 @@ class Services:
     db: Database
     # Time is a parameter: tests pass a fixed clock instead of sleeping.
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Work that may take longer than Slack's 3 seconds (the export) runs here after the ack.
+    background: Executor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="psoas-bg")
+    )
 
 
 CONTEXT_KEY = "services"

@@ -33,6 +33,7 @@ def to_preferences(person: Person) -> Preferences:
         quiet_end=person.quiet_end,
         snoozed_until=person.snoozed_until,
         stopped_reason=person.stopped_reason,
+        weekly_summary=person.weekly_summary,
         next_nudge_at=person.next_nudge_at,
     )
 
@@ -48,6 +49,7 @@ def write_preferences(person: Person, prefs: Preferences) -> None:
     person.quiet_end = prefs.quiet_end
     person.snoozed_until = prefs.snoozed_until
     person.stopped_reason = prefs.stopped_reason
+    person.weekly_summary = prefs.weekly_summary
 
 
 def find_person(

@@ -48,5 +48,5 @@ def test_every_url_is_the_one_slack_endpoint(manifest) -> None:
 
 def test_scopes_are_least_privilege(manifest) -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert scopes <= {"commands", "chat:write", "users:read", "dnd:read"}
+    assert scopes <= {"commands", "chat:write", "users:read", "dnd:read", "im:write", "files:write"}
     assert not any(s.endswith(":history") or s.startswith("admin") for s in scopes)

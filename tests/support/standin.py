@@ -81,6 +81,9 @@ class SlackStandIn:
             custom = self.responder(call)
             if custom is not None:
                 return custom
+        if call.method == "files.getUploadURLExternal":
+            base = self.api_url.removesuffix("/api/")
+            return 200, {"ok": True, "upload_url": f"{base}/upload/F0001", "file_id": "F0001"}, {}
         return 200, default_answer(call), {}
 
     def start(self) -> SlackStandIn:
@@ -89,9 +92,11 @@ class SlackStandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
+                raw = self.rfile.read(length).decode("utf-8", errors="replace")
                 kind = self.headers.get("Content-Type", "")
-                if "json" in kind:
+                if self.path.startswith("/upload/"):
+                    args: dict[str, Any] = {"body": raw}
+                elif "json" in kind:
                     args = json.loads(raw or "{}")
                 else:
                     args = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
@@ -102,6 +107,8 @@ class SlackStandIn:
                 token = auth.removeprefix("Bearer ") or args.get("token")
                 if self.path.startswith("/api/"):
                     method = self.path.removeprefix("/api/").split("?")[0]
+                elif self.path.startswith("/upload/"):
+                    method = "file_upload"
                 else:
                     method = "response_url"
                 status, body, headers = standin.answer(Call(method, args, token, self.path))
@@ -143,6 +150,8 @@ def default_answer(call: Call) -> dict[str, Any]:
             return {"ok": True, "user": {"id": user, "tz": "America/New_York", "deleted": False}}
         case "dnd.info":
             return {"ok": True, "dnd_enabled": False, "snooze_enabled": False}
+        case "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": "F0001", "title": "export"}]}
         case "auth.test":
             return {"ok": True, "team_id": "T0001", "user_id": "UBOT", "bot_id": "B0001"}
         case _:

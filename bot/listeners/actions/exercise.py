@@ -1,4 +1,4 @@
-"""Buttons that show an exercise: on the list, on "did you mean", on the App Home tab."""
+"""Buttons on exercise messages: show, start a guided walkthrough, I did it, share."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from bot.blocks import build_modal
+from bot import account, activity, blocks
+from bot.account import DatabaseUnavailableError
 from bot.commands import ShowExercise
+from bot.content import Exercise
+from bot.listeners.commands.psoas import who_from
 from bot.replies import reply_to
-from bot.services import services_of
+from bot.services import Services, services_of
 
 
 def show_exercise(
@@ -30,4 +34,133 @@ def show_exercise(
         respond(replace_original=replace, response_type="ephemeral", **message.as_kwargs())
     elif body.get("trigger_id"):
         # From the App Home tab there is no response URL: show the exercise in a modal.
-        client.views_open(trigger_id=body["trigger_id"], view=build_modal(message))
+        client.views_open(trigger_id=body["trigger_id"], view=blocks.build_modal(message))
+
+
+def _exercise(services: Services, value: object, respond: Respond) -> tuple[Exercise, int] | None:
+    """`slug` or `slug:step` from a button; None (and a word to the person) if stale."""
+    slug, _, step = str(value or "").partition(":")
+    exercise = services.library.get(slug)
+    if exercise is None:
+        text = "That exercise is no longer in the library. Try `/psoas list`."
+        respond(replace_original=False, **blocks.build_notice(text, text).as_kwargs())
+        return None
+    return exercise, int(step) if step.isdigit() else 0
+
+
+def start_guided(ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+    """Start guided, Back and Next: the same message, updated in place to the chosen step."""
+    ack()
+    found = _exercise(services_of(context), action.get("value"), respond)
+    if found:
+        exercise, step = found
+        message = blocks.build_guided_step(exercise, step)
+        respond(replace_original=True, response_type="ephemeral", **message.as_kwargs())
+
+
+def _message_key(body: dict[str, Any], action: dict[str, Any]) -> str:
+    container = body.get("container") or {}
+    return str(container.get("message_ts") or action.get("action_ts") or "")
+
+
+def _record(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    respond: Respond,
+    client: WebClient,
+    *,
+    source: str,
+) -> tuple[Exercise, activity.Recorded] | None:
+    ack()
+    services = services_of(context)
+    found = _exercise(services, action.get("value"), respond)
+    if not found:
+        return None
+    exercise, _ = found
+    who = who_from(context)
+    try:
+        recorded = activity.record_completion(
+            services.db,
+            who,
+            now=services.clock(),
+            exercise=exercise.slug,
+            source=source,
+            # One count per message: a double click, or Done pressed twice, counts once.
+            dedupe_key=f"{source}:{_message_key(body, action)}:{exercise.slug}",
+            timezone_of=lambda: account.lookup_timezone(client, who.user_id),
+        )
+    except DatabaseUnavailableError:
+        respond(replace_original=False, **blocks.CANNOT_SAVE.as_kwargs())
+        return None
+    return exercise, recorded
+
+
+def guided_done(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    respond: Respond,
+    client: WebClient,
+) -> None:
+    result = _record(ack, action, body, context, respond, client, source="guided")
+    if result:
+        exercise, recorded = result
+        headline = f":tada: *{blocks.escape(exercise.title)} done.* That counts."
+        message = blocks.build_done(headline, recorded.stats)
+        respond(replace_original=True, response_type="ephemeral", **message.as_kwargs())
+
+
+def did_it(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    respond: Respond,
+    client: WebClient,
+) -> None:
+    result = _record(ack, action, body, context, respond, client, source="exercise")
+    if result:
+        exercise, recorded = result
+        headline = (
+            f":white_check_mark: Logged *{blocks.escape(exercise.title)}*."
+            if recorded.new
+            else f"Already counted: *{blocks.escape(exercise.title)}* from this message."
+        )
+        message = blocks.build_done(headline, recorded.stats)
+        respond(replace_original=False, response_type="ephemeral", **message.as_kwargs())
+
+
+def share_exercise(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    respond: Respond,
+    client: WebClient,
+) -> None:
+    """Post the exercise visibly in the conversation it was asked for, naming who shared it."""
+    ack()
+    services = services_of(context)
+    found = _exercise(services, action.get("value"), respond)
+    channel = (body.get("channel") or {}).get("id")
+    if not found or not channel:
+        return
+    exercise, _ = found
+    message = blocks.build_shared(exercise, services.library.guidance, who_from(context).user_id)
+    try:
+        client.chat_postMessage(channel=channel, **message.as_kwargs())
+    except SlackApiError as exc:
+        code = exc.response.get("error")
+        text = (
+            "I can't post in this conversation. Invite me first with `/invite @psoas-bot`, "
+            "or share from a channel I'm in."
+            if code in ("not_in_channel", "channel_not_found", "is_archived")
+            else f"Slack didn't let me share it ({code}). Nothing was posted."
+        )
+        respond(replace_original=False, **blocks.build_notice(text, text).as_kwargs())
+        return
+    text = f"Shared *{blocks.escape(exercise.title)}* in the conversation."
+    respond(replace_original=False, **blocks.build_notice(text, text.replace("*", "")).as_kwargs())

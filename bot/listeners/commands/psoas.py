@@ -6,13 +6,14 @@ the database and answer with what is now set, in the person's local time.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from bot import account, blocks
+from bot import account, activity, blocks
 from bot.account import DatabaseUnavailableError, Who
 from bot.blocks import Message
 from bot.commands import (
@@ -40,6 +41,7 @@ HEADLINES: dict[str, str] = {
     "SnoozeFor": "Snoozed.",
     "SnoozeUntilTomorrow": "Snoozed.",
     "SnoozeOff": "Snooze ended.",
+    "SetWeeklySummary": "Weekly summary setting saved.",
 }
 
 
@@ -54,8 +56,34 @@ def handle_psoas(
     services = services_of(context)
     text = str(command.get("text") or "")
     parsed = parse_command(text, services.library)
-    message = answer(parsed, text, services, who_from(context), client)
+    who = who_from(context)
+    if isinstance(parsed, Export):
+        services.background.submit(send_export, services, who, client)
+        message = blocks.build_notice(
+            ":package: Gathering everything I store about you; it arrives as a file in our DM.",
+            "Gathering your data; it arrives as a file in our DM.",
+        )
+    else:
+        message = answer(parsed, text, services, who, client)
     ack(response_type="ephemeral", **message.as_kwargs())
+
+
+def send_export(services: Services, who: Who, client: WebClient) -> None:
+    """Everything stored about the person, as a JSON file in their DM with the bot."""
+    try:
+        data = activity.export_data(services.db, who)
+        channel = client.conversations_open(users=who.user_id)["channel"]["id"]
+        client.files_upload_v2(
+            channel=channel,
+            content=json.dumps(data, indent=2, sort_keys=True),
+            filename="psoas-bot-export.json",
+            title="Everything psoas-bot stores about you",
+            initial_comment="Here is everything I store about you. `/psoas forget me` deletes it.",
+        )
+    except DatabaseUnavailableError:
+        client.chat_postMessage(channel=who.user_id, **blocks.CANNOT_SAVE.as_kwargs())
+    except Exception:
+        log.exception("export failed", extra={"team_id": who.team_id, "user_id": who.user_id})
 
 
 def answer(parsed: Command, text: str, services: Services, who: Who, client: WebClient) -> Message:
@@ -72,11 +100,12 @@ def answer(parsed: Command, text: str, services: Services, who: Who, client: Web
         return blocks.CANNOT_SAVE
     if isinstance(parsed, ForgetMe):
         return blocks.build_forget_confirm()
-    if isinstance(parsed, ShowStats | Export):
-        return blocks.build_notice(
-            "Stats and export are not available yet; they arrive with completions.",
-            "Stats and export are not available yet.",
-        )
+    if isinstance(parsed, ShowStats):
+        try:
+            stats = activity.read_stats(services.db, who, now=services.clock())
+        except DatabaseUnavailableError:
+            return blocks.CANNOT_SAVE
+        return blocks.build_stats(stats, services.library)
     return reply_to(parsed, services.library)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
-from bot import account
+from bot import account, activity
 from bot.account import DatabaseUnavailableError, Who
 from bot.home import build_home
 from bot.preferences import Preferences
@@ -24,12 +24,14 @@ def publish_home(event: dict[str, Any], context: BoltContext, client: WebClient)
 def publish_home_for(
     services: Services, who: Who, client: WebClient, *, notice: str | None = None
 ) -> None:
+    now = services.clock()
+    stats = None
     try:
         prefs = account.read_preferences(services.db, who)
+        stats = activity.read_stats(services.db, who, now=now)
     except DatabaseUnavailableError:
         prefs, notice = None, "I can't reach my database right now; these may not be your settings."
     if prefs is None:
         prefs = Preferences(tz=account.lookup_timezone(client, who.user_id))
-    now = services.clock()
-    view = build_home(services.library, prefs, now, notice=notice)
+    view = build_home(services.library, prefs, now, stats=stats, notice=notice)
     client.views_publish(user_id=who.user_id, view=view)

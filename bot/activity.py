@@ -1,0 +1,175 @@
+"""Completions, nudge answers, stats and the data export: the database side of interactions.
+
+Like `account`, every function is scoped by the (team, user) of Slack's signed payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from bot import store
+from bot.account import DatabaseUnavailableError, Who
+from bot.database import Database
+from bot.models import Base, Completion, NudgeLog, Person
+from bot.stats import Stats, compute_stats
+
+
+@dataclass(frozen=True)
+class Recorded:
+    new: bool  # False when this click had already been counted
+    stats: Stats
+
+
+def _stats(session: Session, person: Person, now: datetime) -> Stats:
+    rows = session.execute(
+        select(Completion.local_day, Completion.exercise).where(
+            Completion.team_id == person.team_id, Completion.user_id == person.user_id
+        )
+    ).all()
+    prefs = store.to_preferences(person)
+    today = now.astimezone(prefs.zone).date()
+    return compute_stats([(r[0], r[1]) for r in rows], today=today, work_days=prefs.work_days)
+
+
+def _add_completion(
+    session: Session, person: Person, *, now: datetime, exercise: str | None, source: str, key: str
+) -> bool:
+    values = {
+        "team_id": person.team_id,
+        "user_id": person.user_id,
+        "done_at": now,
+        "local_day": now.astimezone(store.to_preferences(person).zone).date(),
+        "exercise": exercise,
+        "source": source,
+        "dedupe_key": key[:120],
+    }
+    before = session.execute(
+        select(Completion.id).where(
+            Completion.team_id == person.team_id,
+            Completion.user_id == person.user_id,
+            Completion.dedupe_key == values["dedupe_key"],
+        )
+    ).first()
+    if before is not None:
+        return False
+    store.insert_ignoring_duplicates(session, Completion, values)
+    return True
+
+
+def record_completion(
+    db: Database,
+    who: Who,
+    *,
+    now: datetime,
+    exercise: str | None,
+    source: str,
+    dedupe_key: str,
+    timezone_of: Callable[[], str],
+) -> Recorded:
+    try:
+        with db.session() as session:
+            person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
+            if person is None:
+                person = store.ensure_person(
+                    session, team_id=who.team_id, user_id=who.user_id, tz=timezone_of()
+                )
+            new = _add_completion(
+                session, person, now=now, exercise=exercise, source=source, key=dedupe_key
+            )
+            return Recorded(new, _stats(session, person, now))
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailableError(type(exc).__name__) from exc
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: str  # "answered" | "already" | "unknown"
+    previous: str | None = None
+    stats: Stats | None = None
+
+
+def answer_nudge(
+    db: Database, who: Who, *, slot: datetime, answer: str, exercise: str | None, now: datetime
+) -> Answer:
+    """Mark a nudge answered once; Done also records a completion in the same transaction."""
+    try:
+        with db.session() as session:
+            row = session.scalars(
+                select(NudgeLog).where(
+                    NudgeLog.team_id == who.team_id,
+                    NudgeLog.user_id == who.user_id,
+                    NudgeLog.kind == "nudge",
+                    NudgeLog.slot_at == slot,
+                )
+            ).one_or_none()
+            if row is None:
+                return Answer("unknown")
+            taken = session.execute(
+                update(NudgeLog)
+                .where(NudgeLog.id == row.id, NudgeLog.answer.is_(None))
+                .values(answer=answer, answered_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                session.refresh(row)
+                return Answer("already", previous=row.answer)
+            person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
+            assert person is not None  # the log row's foreign key guarantees it
+            if answer == "done":
+                _add_completion(
+                    session, person, now=now, exercise=exercise, source="nudge",
+                    key=f"nudge:{row.id}",
+                )  # fmt: skip
+            return Answer("answered", stats=_stats(session, person, now))
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailableError(type(exc).__name__) from exc
+
+
+def read_stats(db: Database, who: Who, *, now: datetime) -> Stats | None:
+    try:
+        with db.session() as session:
+            person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
+            return _stats(session, person, now) if person else None
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailableError(type(exc).__name__) from exc
+
+
+def as_json(row: Base) -> dict[str, object]:
+    """A row's columns, with dates and times as ISO-8601 text."""
+    values = {column.key: getattr(row, column.key) for column in row.__table__.columns}
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+
+
+def export_data(db: Database, who: Who) -> dict[str, Any]:
+    """Everything stored about one person, as plain JSON-ready data."""
+    try:
+        with db.session() as session:
+            person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
+            if person is None:
+                return {"workspace": who.team_id, "user": who.user_id, "stored": None}
+            completions = session.scalars(
+                select(Completion)
+                .where(Completion.team_id == who.team_id, Completion.user_id == who.user_id)
+                .order_by(Completion.done_at)
+            ).all()
+            nudges = session.scalars(
+                select(NudgeLog)
+                .where(NudgeLog.team_id == who.team_id, NudgeLog.user_id == who.user_id)
+                .order_by(NudgeLog.slot_at)
+            ).all()
+            return {
+                "workspace": who.team_id,
+                "user": who.user_id,
+                "preferences": as_json(person),
+                "completions": [as_json(c) for c in completions],
+                "nudges": [as_json(n) for n in nudges],
+            }
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailableError(type(exc).__name__) from exc

@@ -1,0 +1,137 @@
+"""The buttons on a nudge: Done, Snooze 1 h, Skip today, Show me how.
+
+Each answers the nudge once; the message is replaced in place so there is nothing left to
+press twice. A second click (from a stale client), a click on a nudge from another
+workspace or after `forget me`, changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot import account, activity, blocks
+from bot.account import DatabaseUnavailableError, Who
+from bot.commands import SnoozeFor, SnoozeUntilTomorrow
+from bot.listeners.commands.psoas import who_from
+from bot.preferences import Preferences, fmt_local
+from bot.services import Services, services_of
+
+ANSWER_WORDS = {"done": "done", "snoozed": "snoozed", "skipped": "skipped for today"}
+
+
+def parse_nudge_value(value: object) -> tuple[datetime, str] | None:
+    """`<slot epoch seconds>:<exercise slug>`, as build_nudge writes it."""
+    seconds, _, slug = str(value or "").partition(":")
+    if not seconds.isdigit() or not slug:
+        return None
+    try:
+        return datetime.fromtimestamp(int(seconds), UTC), slug
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _say(respond: Respond, markdown: str) -> None:
+    message = blocks.build_notice(markdown, markdown.replace("*", ""))
+    respond(replace_original=False, response_type="ephemeral", **message.as_kwargs())
+
+
+def _answer(
+    services: Services, who: Who, action: dict[str, Any], respond: Respond, answer: str
+) -> tuple[activity.Answer, str] | None:
+    parsed = parse_nudge_value(action.get("value"))
+    if parsed is None:
+        _say(respond, "I can't read that button, so nothing was changed.")
+        return None
+    slot, slug = parsed
+    known = services.library.get(slug)
+    try:
+        result = activity.answer_nudge(
+            services.db, who, slot=slot, answer=answer,
+            exercise=known.slug if known else None, now=services.clock(),
+        )  # fmt: skip
+    except DatabaseUnavailableError:
+        respond(replace_original=False, **blocks.CANNOT_SAVE.as_kwargs())
+        return None
+    if result.status == "unknown":
+        _say(
+            respond,
+            "I can't find this nudge for you any more (perhaps you asked me to forget you), "
+            "so nothing was recorded.",
+        )
+        return None
+    if result.status == "already":
+        word = ANSWER_WORDS.get(result.previous or "", "answered")
+        _say(respond, f"You already answered this nudge ({word}); nothing changed.")
+        return None
+    return result, known.title if known else "your stretch"
+
+
+def nudge_done(ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+    ack()
+    services = services_of(context)
+    answered = _answer(services, who_from(context), action, respond, "done")
+    if answered:
+        result, title = answered
+        headline = f":white_check_mark: *Done: {blocks.escape(title)}.* Nice work."
+        respond(replace_original=True, **blocks.build_done(headline, result.stats).as_kwargs())
+
+
+def _pause(
+    ack: Ack,
+    action: dict[str, Any],
+    context: BoltContext,
+    respond: Respond,
+    client: WebClient,
+    *,
+    answer: str,
+    change: SnoozeFor | SnoozeUntilTomorrow,
+) -> None:
+    ack()
+    services = services_of(context)
+    who = who_from(context)
+    if not _answer(services, who, action, respond, answer):
+        return
+    now = services.clock()
+    try:
+        prefs = account.change_preferences(
+            services.db, who, change, now=now,
+            timezone_of=lambda: account.lookup_timezone(client, who.user_id),
+        )  # fmt: skip
+    except DatabaseUnavailableError:
+        respond(replace_original=False, **blocks.CANNOT_SAVE.as_kwargs())
+        return
+    assert isinstance(prefs, Preferences)  # snoozing is never rejected
+    until = fmt_local(prefs.snoozed_until, prefs.zone, now) if prefs.snoozed_until else "later"
+    headline = (
+        f":zzz: Snoozed until {until}."
+        if answer == "snoozed"
+        else ":palm_tree: Skipped for today. See you tomorrow."
+    )
+    respond(replace_original=True, **blocks.build_done(headline, None).as_kwargs())
+
+
+def nudge_snooze_hour(
+    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+) -> None:
+    _pause(ack, action, context, respond, client, answer="snoozed", change=SnoozeFor(60))
+
+
+def nudge_skip_today(
+    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+) -> None:
+    _pause(ack, action, context, respond, client, answer="skipped", change=SnoozeUntilTomorrow(1))
+
+
+def nudge_show_me(ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+    ack()
+    services = services_of(context)
+    parsed = parse_nudge_value(action.get("value"))
+    exercise = services.library.get(parsed[1]) if parsed else None
+    if exercise is None:
+        exercise = services.library.exercises[0]
+    message = blocks.build_exercise(exercise, services.library.guidance)
+    respond(replace_original=False, response_type="ephemeral", **message.as_kwargs())
