@@ -27,7 +27,7 @@ class Recorded:
     stats: Stats
 
 
-def _stats(session: Session, person: Person, now: datetime) -> Stats:
+def stats_for(session: Session, person: Person, now: datetime) -> Stats:
     rows = session.execute(
         select(Completion.local_day, Completion.exercise).where(
             Completion.team_id == person.team_id, Completion.user_id == person.user_id
@@ -83,7 +83,7 @@ def record_completion(
             new = _add_completion(
                 session, person, now=now, exercise=exercise, source=source, key=dedupe_key
             )
-            return Recorded(new, _stats(session, person, now))
+            return Recorded(new, stats_for(session, person, now))
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(type(exc).__name__) from exc
 
@@ -127,7 +127,7 @@ def answer_nudge(
                     session, person, now=now, exercise=exercise, source="nudge",
                     key=f"nudge:{row.id}",
                 )  # fmt: skip
-            return Answer("answered", stats=_stats(session, person, now))
+            return Answer("answered", stats=stats_for(session, person, now))
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(type(exc).__name__) from exc
 
@@ -136,7 +136,7 @@ def read_stats(db: Database, who: Who, *, now: datetime) -> Stats | None:
     try:
         with db.session() as session:
             person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
-            return _stats(session, person, now) if person else None
+            return stats_for(session, person, now) if person else None
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(type(exc).__name__) from exc
 

@@ -127,6 +127,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
     report = run_tick(database, make_sender(settings), library, now=now)
     print(
         f"tick at {now.isoformat()}: {report.due} due, {report.claimed} claimed, "
+        f"{report.summaries} weekly summaries, "
         f"{report.resent} resent, {report.missed} missed, {report.abandoned} abandoned, "
         f"outcomes {report.outcomes or 'none'}"
     )

@@ -22,12 +22,12 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot import store
-from bot.blocks import build_nudge
+from bot import activity, store
+from bot.blocks import Message, build_nudge, build_weekly_summary
 from bot.content import Library
 from bot.database import Database
 from bot.models import NudgeLog, Person, Workspace
-from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up
+from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary
 from bot.sender import Outcome, Outgoing, Sender
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,15 @@ class Claimed:
     team_id: str
     user_id: str
     slot: datetime
+    # Set for a weekly summary, whose text depends on the stats when it was claimed.
+    summary: Message | None = None
 
 
 @dataclass
 class TickReport:
     due: int = 0
     claimed: int = 0
+    summaries: int = 0
     resent: int = 0
     missed: int = 0
     abandoned: int = 0
@@ -125,7 +128,58 @@ def claim_due(
     return claimed, len(due), missed
 
 
-def reclaim_stale(db: Database, *, now: datetime, worker: str) -> tuple[list[Claimed], int]:
+SUMMARY_GRACE = timedelta(hours=1)
+
+
+def _summary(session: Session, person: Person, now: datetime, library: Library) -> Message:
+    stats = activity.stats_for(session, person, now)
+    return build_weekly_summary(stats, library)
+
+
+def claim_summaries(
+    db: Database, *, now: datetime, worker: str, library: Library, batch: int = CLAIM_BATCH
+) -> list[Claimed]:
+    """Weekly summaries due at `now`, claimed like nudges: one log row per person and week."""
+    claimed: list[Claimed] = []
+    with db.session() as session:
+        query = (
+            select(Person)
+            .join(Workspace, Workspace.team_id == Person.team_id)
+            .where(Person.next_summary_at <= now, Workspace.active.is_(True))
+            .order_by(Person.next_summary_at)
+            .limit(batch)
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Person)
+        for person in session.scalars(query).all():
+            slot = person.next_summary_at
+            assert slot is not None
+            person.next_summary_at = next_summary(store.to_preferences(person), after=now)
+            if now - slot >= SUMMARY_GRACE:
+                continue
+            log_id = _insert_claim(
+                session,
+                {
+                    "team_id": person.team_id,
+                    "user_id": person.user_id,
+                    "kind": "summary",
+                    "slot_at": slot,
+                    "send_at": slot,
+                    "status": "claimed",
+                    "attempts": 1,
+                    "claimed_at": now,
+                    "claimed_by": worker,
+                },
+            )
+            if log_id is not None:
+                message = _summary(session, person, now, library)
+                claimed.append(Claimed(log_id, person.team_id, person.user_id, slot, message))
+    return claimed
+
+
+def reclaim_stale(
+    db: Database, *, now: datetime, worker: str, library: Library
+) -> tuple[list[Claimed], int]:
     """Claims a dead process left unsent: resend once within the grace, else abandon."""
     resend: list[Claimed] = []
     abandoned = 0
@@ -136,7 +190,8 @@ def reclaim_stale(db: Database, *, now: datetime, worker: str) -> tuple[list[Cla
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
         for row in session.scalars(query).all():
-            if row.attempts >= MAX_ATTEMPTS or now - row.send_at >= CATCH_UP_LIMIT:
+            grace = SUMMARY_GRACE if row.kind == "summary" else CATCH_UP_LIMIT
+            if row.attempts >= MAX_ATTEMPTS or now - row.send_at >= grace:
                 row.status, row.finished_at, row.error = "abandoned", now, "unsent_after_crash"
                 abandoned += 1
                 continue
@@ -147,8 +202,14 @@ def reclaim_stale(db: Database, *, now: datetime, worker: str) -> tuple[list[Cla
                 .values(attempts=row.attempts + 1, claimed_at=now, claimed_by=worker)
                 .execution_options(synchronize_session=False)
             )
-            if taken.rowcount == 1:  # type: ignore[attr-defined]
-                resend.append(Claimed(row.id, row.team_id, row.user_id, row.slot_at))
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            summary = None
+            if row.kind == "summary":
+                person = store.find_person(session, team_id=row.team_id, user_id=row.user_id)
+                assert person is not None  # the log row's foreign key guarantees it
+                summary = _summary(session, person, now, library)
+            resend.append(Claimed(row.id, row.team_id, row.user_id, row.slot_at, summary))
     return resend, abandoned
 
 
@@ -181,7 +242,7 @@ def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
 
 
 def outgoing(claim: Claimed, library: Library) -> Outgoing:
-    message, _slug = build_nudge(library, claim.slot)
+    message = claim.summary or build_nudge(library, claim.slot)[0]
     return Outgoing(claim.log_id, claim.team_id, claim.user_id, message.text, message.blocks)
 
 
@@ -197,9 +258,10 @@ def run_tick(
     """One pass: resend what a crash left, claim who is due, send, record."""
     me = worker or worker_name()
     report = TickReport()
-    resend, report.abandoned = reclaim_stale(db, now=now, worker=me)
+    resend, report.abandoned = reclaim_stale(db, now=now, worker=me, library=library)
+    summaries = claim_summaries(db, now=now, worker=me, library=library)
     claims, report.due, report.missed = claim_due(db, now=now, worker=me)
-    report.resent, report.claimed = len(resend), len(claims)
+    report.resent, report.claimed, report.summaries = len(resend), len(claims), len(summaries)
 
     def record(outcome: Outcome) -> None:
         record_outcome(db, outcome, now=now)
@@ -207,5 +269,6 @@ def run_tick(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    sender.send_all([outgoing(c, library) for c in [*resend, *claims]], on_outcome=record)
+    batch = [outgoing(c, library) for c in [*resend, *claims, *summaries]]
+    sender.send_all(batch, on_outcome=record)
     return report

@@ -135,6 +135,28 @@ def next_nudge(
     return None
 
 
+SUMMARY_LEAD = timedelta(hours=1)
+
+
+def next_summary(prefs: Preferences, *, after: datetime) -> datetime | None:
+    """The weekly summary: the last working day of each week, an hour before work ends
+    (16:00 for 09:00-17:00), strictly after `after`. None when it is off."""
+    if not (prefs.opted_in and prefs.weekly_summary and prefs.work_days) or prefs.stopped_reason:
+        return None
+    local_day = after.astimezone(prefs.zone).date()
+    last_weekday = max(prefs.work_days)
+    end = datetime.combine(local_day, prefs.work_end) - SUMMARY_LEAD
+    start = datetime.combine(local_day, prefs.work_start)
+    clock = max(end, start).time()
+    week_start = local_day - timedelta(days=local_day.weekday())
+    for week in range(3):
+        day = week_start + timedelta(days=7 * week + last_weekday)
+        instant = _to_instant(day, clock, prefs)
+        if instant > after:
+            return instant
+    return None
+
+
 def upcoming(prefs: Preferences, *, now: datetime, dnd: Sequence[DndWindow] = ()) -> Nudge | None:
     """What `status` shows: the next nudge at or after `now`."""
     return next_nudge(prefs, after=now - timedelta(microseconds=1), dnd=dnd)

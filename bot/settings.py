@@ -79,7 +79,13 @@ class Settings(DatabaseSettings):
             raise ValueError("give a base URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("slack_bot_token", "slack_app_token", "slack_client_secret", mode="before")
+    @field_validator(
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_client_id",
+        "slack_client_secret",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Base, Person, Workspace
 from bot.preferences import Preferences, days_to_mask, mask_to_days
-from bot.schedule import DndStatus, DndWindow, dnd_windows, next_nudge
+from bot.schedule import DndStatus, DndWindow, dnd_windows, next_nudge, next_summary
 
 
 def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict[str, Any]) -> None:
@@ -114,9 +114,12 @@ def dnd_of(person: Person, now: datetime) -> list[DndWindow]:
 
 def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
     """Set the person's next nudge: the first one whose slot comes strictly after `after`."""
-    nudge = next_nudge(to_preferences(person), after=after, dnd=dnd_of(person, now))
+    prefs = to_preferences(person)
+    nudge = next_nudge(prefs, after=after, dnd=dnd_of(person, now))
     person.next_slot_at = nudge.slot if nudge else None
     person.next_nudge_at = nudge.send_at if nudge else None
+    # A summary due this very instant stays due: the tick claims summaries separately.
+    person.next_summary_at = next_summary(prefs, after=now - timedelta(microseconds=1))
 
 
 def update_dnd(person: Person, status: DndStatus, *, now: datetime) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -134,10 +135,25 @@ def settings(standin: SlackStandIn) -> Settings:
     )
 
 
+@dataclass
+class Clock:
+    """The bot's clock: real time unless a test sets it."""
+
+    fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+
 @pytest.fixture
-def app(settings: Settings, library: Library, db: Database) -> App:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(settings: Settings, library: Library, db: Database, clock: Clock) -> App:
     """The Bolt app itself, for `app.dispatch()` tests."""
-    return build_app(settings, library=library, database=db)
+    return build_app(settings, library=library, database=db, clock=clock)
 
 
 def dispatch(app: App, body: str, *, json_body: bool = False) -> BoltResponse:
@@ -162,10 +178,10 @@ class RunningBot:
 
 @pytest.fixture
 def bot(
-    settings: Settings, library: Library, standin: SlackStandIn, db: Database
+    settings: Settings, library: Library, standin: SlackStandIn, db: Database, clock: Clock
 ) -> Iterator[RunningBot]:
     """The real WSGI app behind waitress on a free loopback port."""
-    app = build_app(settings, library=library, database=db)
+    app = build_app(settings, library=library, database=db, clock=clock)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
     with BackgroundServer(web_app) as server, requests.Session() as session:
         yield RunningBot(server.url, standin, session)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import account, ids
+from bot import account, activity, ids
 from bot.account import Who
-from bot.commands import SetHours, SetInterval, SetQuiet, TurnOn
+from bot.commands import SetHours, SetInterval, SetQuiet, SetWeeklySummary, TurnOn
 from bot.content import Library
 from bot.database import Database
 from bot.models import NudgeLog
@@ -252,3 +252,39 @@ def test_two_tick_processes_at_once_on_postgresql_send_each_once(
     assert [p.returncode for p in processes] == [0, 0], outputs
     delivered = [c.args["channel"] for c in standin.calls_to("chat.postMessage")]
     assert len(delivered) == 300 and len(set(delivered)) == 300
+
+
+def summaries(standin: SlackStandIn) -> list:
+    return [
+        c for c in standin.calls_to("chat.postMessage") if "Your week in movement" in c.args["text"]
+    ]
+
+
+def test_weekly_summary_on_the_last_working_day_afternoon_once(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    who = Who("T1", "U1")
+    opt_in(db, who, "Europe/London", utc(2026, 11, 23, 8))  # Monday
+    for day in (23, 24, 25):
+        activity.record_completion(
+            db, who, now=utc(2026, 11, day, 12), exercise="march", source="exercise",
+            dedupe_key=f"m{day}", timezone_of=lambda: "UTC",
+        )  # fmt: skip
+    for minute in range(-2, 3):  # Friday 15:58 ... 16:02 in London (UTC in winter)
+        run_tick(db, sender, library, now=utc(2026, 11, 27, 16) + timedelta(minutes=minute))
+    [summary] = summaries(standin)
+    assert_valid_message(summary.args)
+    assert "stretched 3 times" in summary.args["text"]
+    assert "summary off" in str(summary.args["blocks"])
+    prefs = account.read_preferences(db, who)
+    assert prefs.weekly_summary
+
+
+def test_weekly_summary_can_be_turned_off(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    who = Who("T1", "U1")
+    opt_in(db, who, "UTC", utc(2026, 11, 23, 8), SetWeeklySummary(False))
+    run_tick(db, sender, library, now=utc(2026, 11, 27, 16))
+    assert summaries(standin) == []
+    assert len(standin.calls_to("chat.postMessage")) == 1  # the 16:00 nudge itself
