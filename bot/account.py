@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import store
 from bot.database import Database
+from bot.models import Workspace
 from bot.preferences import Change, Preferences, Rejected, apply_change, zone_or_utc
 from bot.schedule import DndStatus
 
@@ -87,6 +88,25 @@ def change_preferences(
     except SQLAlchemyError as exc:
         log.error("database unavailable while saving a setting: %s", type(exc).__name__)
         raise DatabaseUnavailableError(type(exc).__name__) from exc
+
+
+def register_workspace(db: Database, team_id: str) -> None:
+    """A new (or returning) installation: the workspace is active again."""
+    with db.session() as session:
+        store.insert_ignoring_duplicates(session, Workspace, {"team_id": team_id})
+        workspace = session.get(Workspace, team_id)
+        assert workspace is not None
+        workspace.active, workspace.inactive_reason = True, None
+
+
+def forget_workspace(db: Database, team_id: str) -> bool:
+    """Uninstalled or revoked: delete the workspace and, by cascade, everyone's rows in it."""
+    with db.session() as session:
+        workspace = session.get(Workspace, team_id)
+        if workspace is None:
+            return False
+        session.delete(workspace)
+        return True
 
 
 def forget(db: Database, who: Who) -> int:

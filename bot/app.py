@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
-from bot import listeners
-from bot.blocks import build_notice
+from bot import account, ids, listeners
+from bot.blocks import build_notice, build_welcome
 from bot.content import Library, load_library
 from bot.database import Database
+from bot.installations import EncryptedInstallationStore, parse_keys
+from bot.metrics import REQUEST_SECONDS
 from bot.services import CONTEXT_KEY, Services, utc_now
 from bot.settings import Settings
 
@@ -35,17 +43,21 @@ def build_app(
     clock: Callable[[], datetime] = utc_now,
 ) -> App:
     """The Bolt app with every listener registered."""
+    db = database or Database(settings.database_url)
+    store = installation_store(settings, db)
     services = Services(
         settings=settings,
         library=library or load_library(settings.content_dir),
-        db=database or Database(settings.database_url),
+        db=db,
         clock=clock,
+        installation_store=store,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(token=token, base_url=settings.slack_api_url)
+    client = WebClient(token=None if store else token, base_url=settings.slack_api_url)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
+        oauth_settings=oauth_settings(settings, db, store) if store else None,
         # auth.test at start-up would make the bot unable to start while Slack is unreachable;
         # a bad token shows up on the first call instead, with Slack's own error code.
         token_verification_enabled=False,
@@ -56,13 +68,72 @@ def build_app(
     )
 
     @app.middleware
-    def provide_services(context: BoltContext, next: Callable[[], Any]) -> Any:
+    def provide_services(
+        body: dict[str, Any], context: BoltContext, next: Callable[[], Any]
+    ) -> Any:
         context[CONTEXT_KEY] = services
-        return next()
+        started = time.perf_counter()
+        try:
+            return next()
+        finally:
+            REQUEST_SECONDS.labels(request_kind(body)).observe(time.perf_counter() - started)
 
     app.error(answer_errors)
     listeners.register(app)
     return app
+
+
+def request_kind(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        return "command"
+    kind = str(body.get("type") or "other")
+    return kind if kind in ("block_actions", "event_callback", "view_submission") else "other"
+
+
+def installation_store(settings: Settings, db: Database) -> InstallationStore | None:
+    """Many workspaces when SLACK_CLIENT_ID is set; otherwise the single SLACK_BOT_TOKEN."""
+    if not settings.slack_client_id:
+        return None
+    key = settings.token_encryption_key
+    fernet = parse_keys(key.get_secret_value()) if key else None
+    return EncryptedInstallationStore(settings.slack_client_id, db.engine, fernet)
+
+
+def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -> OAuthSettings:
+    assert settings.slack_client_id and settings.slack_client_secret
+    api_url = settings.slack_api_url
+
+    def greet_installer(args: SuccessArgs) -> BoltResponse:
+        """Say hello to whoever installed the app, with how to start."""
+        installation = args.installation
+        account.register_workspace(db, installation.team_id or installation.enterprise_id or "")
+        try:
+            WebClient(token=installation.bot_token, base_url=api_url).chat_postMessage(
+                channel=installation.user_id, **build_welcome().as_kwargs()
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "could not greet the installer: %s",
+                exc.response.get("error"),
+                extra={"team_id": installation.team_id},
+            )
+        return args.default.success(args)
+
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=list(ids.BOT_SCOPES),
+        installation_store=store,
+        state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=db.engine),
+        install_path=ids.INSTALL_PATH,
+        redirect_uri_path=ids.REDIRECT_PATH,
+        callback_options=CallbackOptions(success=greet_installer, failure=_failure),
+    )
+
+
+def _failure(args: FailureArgs) -> BoltResponse:
+    log.warning("installation failed: %s", args.reason)
+    return args.default.failure(args)
 
 
 def answer_errors(error: Exception, request: BoltRequest, logger: logging.Logger) -> BoltResponse:

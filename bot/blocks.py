@@ -493,3 +493,23 @@ def build_nudge(library: Library, slot: datetime) -> tuple[Message, str]:
         _context("`/psoas off` stops these; `/psoas status` shows your settings."),
     ]
     return _render(f"{prompt} Try this: {exercise.micro}", blocks), exercise.slug
+
+
+def build_welcome() -> Message:
+    """The DM to whoever installed the app."""
+    blocks: list[Block] = [
+        _section(
+            ":wave: *Thanks for installing psoas-bot.* It helps people here get up from their "
+            "desks: `/psoas half-kneel` shows a hip flexor stretch step by step, and "
+            "`/psoas on` starts a gentle stand-up nudge every hour within each person's own "
+            "working hours and time zone. Nobody is nudged unless they opt in."
+        ),
+        _section(
+            "Try `/psoas list` for the five exercises, or open my *Home* tab for your own "
+            "settings. Share `/psoas help` with your team when you're ready."
+        ),
+    ]
+    return _render(
+        "Thanks for installing psoas-bot. Try /psoas list, and /psoas on for hourly nudges.",
+        blocks,
+    )

@@ -36,6 +36,14 @@ ACTION_HOME_QUIET_CLEAR = "home_quiet_clear"
 ACTION_HOME_SNOOZE = "home_snooze"
 ACTION_HOME_SUMMARY = "home_weekly_summary"
 
+# What the bot asks for at install; deploy/manifest.yaml lists the same.
+BOT_SCOPES = (
+    "commands", "chat:write", "users:read", "dnd:read", "im:write", "im:history", "files:write",
+)  # fmt: skip
+
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+
 EVENT_APP_HOME_OPENED = "app_home_opened"
 EVENT_USER_CHANGE = "user_change"
 EVENT_DND_UPDATED_USER = "dnd_updated_user"

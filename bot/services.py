@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from slack_bolt import BoltContext
+from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.content import Library
 from bot.database import Database
@@ -23,6 +24,8 @@ class Services:
     settings: Settings
     library: Library
     db: Database
+    # Many workspaces (OAuth): where installations and their bot tokens are kept.
+    installation_store: InstallationStore | None = None
     # Time is a parameter: tests pass a fixed clock instead of sleeping.
     clock: Callable[[], datetime] = field(default=utc_now)
     # Work that may take longer than Slack's 3 seconds (the export) runs here after the ack.

@@ -57,6 +57,12 @@ class Settings(DatabaseSettings):
     # several hundred chat.postMessage calls a minute per workspace).
     tick_seconds: int = Field(default=20, ge=5, le=300)
     nudge_rate_per_second: float = Field(default=5.0, gt=0, le=50)
+    # A claimed nudge with no outcome after this long belongs to a process that died.
+    claim_lease_seconds: int = Field(default=120, ge=1, le=900)
+    # How long start-up waits for the database to come up before giving up.
+    database_wait_seconds: int = Field(default=60, ge=0, le=3600)
+    token_encryption_key: SecretStr | None = None
+    log_format: str = Field(default="json", pattern="^(json|text)$")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -72,6 +78,15 @@ class Settings(DatabaseSettings):
             raise ValueError("an app-level token starts with 'xapp-'")
         return value
 
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from bot.installations import parse_keys
+
+            parse_keys(value.get_secret_value())  # ValueError names what is wrong
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _api_url_shape(cls, value: str) -> str:
@@ -84,6 +99,7 @@ class Settings(DatabaseSettings):
         "slack_app_token",
         "slack_client_id",
         "slack_client_secret",
+        "token_encryption_key",
         mode="before",
     )
     @classmethod
@@ -112,6 +128,21 @@ def load_settings(**overrides: object) -> Settings:
     settings = _read(Settings, overrides)
     if settings.slack_bot_token is None and settings.slack_client_id is None:
         raise SettingsError(
-            "SLACK_BOT_TOKEN is not set: give the bot token (xoxb-...) for one workspace"
+            "SLACK_BOT_TOKEN is not set: give the bot token (xoxb-...) for one workspace, "
+            "or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for many workspaces"
         )
+    if settings.slack_client_id and settings.slack_client_secret is None:
+        raise SettingsError("SLACK_CLIENT_SECRET is not set: OAuth needs it with SLACK_CLIENT_ID")
     return settings
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """What the log filter must never let through."""
+    values = [
+        settings.slack_signing_secret,
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_client_secret,
+        settings.token_encryption_key,
+    ]
+    return [v.get_secret_value() for v in values if v is not None]

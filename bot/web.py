@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import ids
+from bot.metrics import REGISTRY
+
 SLACK_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+OAUTH_PATHS = (ids.INSTALL_PATH, ids.REDIRECT_PATH)
 
 StartResponse = Callable[..., Any]
 
@@ -31,6 +37,15 @@ class WebApp:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return _plain(start_response, "200 OK", b"ok\n")
+        if path == METRICS_PATH and method == "GET":
+            body = generate_latest(REGISTRY)
+            start_response(
+                "200 OK",
+                [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        if path in OAUTH_PATHS and method == "GET" and self.slack.app.oauth_flow is not None:
+            return self.slack(environ, start_response)
         if path == SLACK_PATH:
             if method != "POST":
                 return _plain(start_response, "405 Method Not Allowed", b"POST only\n")

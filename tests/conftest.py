@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from bot.app import build_app
 from bot.content import Library, load_library
 from bot.database import Database, upgrade
+from bot.installations import OAUTH_METADATA
 from bot.models import Base
 from bot.settings import Settings, load_settings
 from bot.web import WebApp
@@ -39,6 +40,7 @@ def _fresh_schema(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         Base.metadata.drop_all(connection)
+        OAUTH_METADATA.drop_all(connection)
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     upgrade(url)
@@ -64,7 +66,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 def _emptied(url: str) -> Database:
     database = Database(url)
     with database.session() as session:
-        for table in reversed(Base.metadata.sorted_tables):
+        for table in [*reversed(Base.metadata.sorted_tables), *OAUTH_METADATA.sorted_tables]:
             session.execute(table.delete())
     return database
 

@@ -14,6 +14,7 @@ from bot import account, store
 from bot.account import DatabaseUnavailableError, Who
 from bot.commands import SetHours, TurnOn
 from bot.database import Database, current_revision, downgrade, head_revision, upgrade
+from bot.installations import OAUTH_METADATA
 from bot.models import Base, Person
 from bot.preferences import Preferences
 
@@ -33,7 +34,8 @@ def test_migrations_go_down_to_empty_and_back_to_head(database_url: str) -> None
 def test_models_and_migrations_agree(database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection)
+        differences = compare_metadata(context, [Base.metadata, OAUTH_METADATA])
     engine.dispose()
     assert differences == []
 

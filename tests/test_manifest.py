@@ -9,6 +9,7 @@ import pytest
 import yaml
 from slack_bolt import App
 
+from bot import ids
 from bot.listeners.commands import COMMANDS
 from bot.listeners.events import EVENTS
 from tests.conftest import dispatch
@@ -46,7 +47,11 @@ def test_every_url_is_the_one_slack_endpoint(manifest) -> None:
     assert all(url.endswith("/slack/events") for url in urls)
 
 
-def test_scopes_are_least_privilege(manifest) -> None:
+def test_scopes_are_least_privilege_and_match_oauth(manifest) -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert scopes <= {"commands", "chat:write", "users:read", "dnd:read", "im:write", "files:write"}
-    assert not any(s.endswith(":history") or s.startswith("admin") for s in scopes)
+    assert scopes == set(ids.BOT_SCOPES)
+    # Reading history only of the bot's own DMs (to check before a resend), never channels.
+    assert {s for s in scopes if s.endswith(":history")} <= {"im:history"}
+    assert not any(s.startswith("admin") for s in scopes)
+    redirects = manifest["oauth_config"]["redirect_urls"]
+    assert [url.endswith(ids.REDIRECT_PATH) for url in redirects] == [True]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from bot.installations import OAUTH_METADATA
 from bot.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+# Our models, and slack_sdk's installation and OAuth state tables on the same database.
+target_metadata = [Base.metadata, OAUTH_METADATA]
 
 
 def run_migrations_offline() -> None:

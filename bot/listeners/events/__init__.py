@@ -4,6 +4,7 @@ from slack_bolt import App
 
 from bot import ids
 from bot.listeners.events.home import publish_home
+from bot.listeners.events.lifecycle import app_uninstalled, tokens_revoked
 from bot.listeners.events.people import refresh_dnd, refresh_timezone
 
 # Events and their handlers; `deploy/manifest.yaml` must subscribe to exactly these.
@@ -11,6 +12,8 @@ EVENTS: dict[str, Callable[..., None]] = {
     ids.EVENT_APP_HOME_OPENED: publish_home,
     ids.EVENT_USER_CHANGE: refresh_timezone,
     ids.EVENT_DND_UPDATED_USER: refresh_dnd,
+    ids.EVENT_APP_UNINSTALLED: app_uninstalled,
+    ids.EVENT_TOKENS_REVOKED: tokens_revoked,
 }
 
 

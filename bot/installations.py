@@ -1,0 +1,127 @@
+"""Many workspaces: slack_sdk's SQLAlchemy installation and OAuth state stores on our database,
+with bot tokens encrypted at rest (Fernet) when TOKEN_ENCRYPTION_KEY is set.
+
+The key may list several comma-separated Fernet keys: the first encrypts, all decrypt, so a
+new key goes first and `psoas-bot rotate-key` re-encrypts every stored token with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import Dialect, Engine, MetaData, String, Table, TypeDecorator, select
+
+log = logging.getLogger(__name__)
+
+TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+ENCRYPTED_PREFIX = "fernet:"
+
+
+def parse_keys(value: str) -> MultiFernet:
+    """`key1,key2`: Fernet keys, newest first. Raises ValueError on a malformed key."""
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    if not keys:
+        raise ValueError("no key given")
+    try:
+        return MultiFernet([Fernet(k.encode()) for k in keys])
+    except (ValueError, TypeError):
+        raise ValueError(
+            "each key must be 32 url-safe base64-encoded bytes, as Fernet.generate_key() makes"
+        ) from None
+
+
+class EncryptedString(TypeDecorator[str]):
+    """A token column: Fernet ciphertext in the database, the token in Python."""
+
+    impl = String(200)
+    cache_ok = False  # bound to a key at run time
+
+    def __init__(self, fernet: MultiFernet | None) -> None:
+        super().__init__()
+        self.fernet = fernet
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or self.fernet is None:
+            return value
+        return ENCRYPTED_PREFIX + self.fernet.encrypt(value.encode()).decode()
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or not value.startswith(ENCRYPTED_PREFIX):
+            return value  # stored before encryption was turned on
+        if self.fernet is None:
+            raise RuntimeError("a stored token is encrypted but TOKEN_ENCRYPTION_KEY is not set")
+        try:
+            return self.fernet.decrypt(value.removeprefix(ENCRYPTED_PREFIX).encode()).decode()
+        except InvalidToken:
+            raise RuntimeError(
+                "a stored token does not decrypt with TOKEN_ENCRYPTION_KEY; "
+                "put the old key after the new one"
+            ) from None
+
+
+def _with_encrypted_tokens(table: Table, fernet: MultiFernet | None) -> Table:
+    for name in TOKEN_COLUMNS:
+        if name in table.c:
+            table.c[name].type = EncryptedString(fernet)
+    return table
+
+
+class EncryptedInstallationStore(SQLAlchemyInstallationStore):
+    def __init__(self, client_id: str, engine: Engine, fernet: MultiFernet | None) -> None:
+        super().__init__(client_id=client_id, engine=engine)
+        _with_encrypted_tokens(self.bots, fernet)
+        _with_encrypted_tokens(self.installations, fernet)
+
+
+def oauth_tables(metadata: MetaData) -> list[Table]:
+    """The stores' tables, for Alembic: migrations create them like our own."""
+    return [
+        SQLAlchemyInstallationStore.build_installations_table(metadata, "slack_installations"),
+        SQLAlchemyInstallationStore.build_bots_table(metadata, "slack_bots"),
+        SQLAlchemyOAuthStateStore.build_oauth_states_table(metadata, "slack_oauth_states"),
+    ]
+
+
+OAUTH_METADATA = MetaData()
+oauth_tables(OAUTH_METADATA)
+
+
+def rotate_tokens(engine: Engine, fernet: MultiFernet) -> int:
+    """Re-encrypt every stored token with the first key; plain ones get encrypted too."""
+    changed = 0
+    with engine.begin() as connection:
+        for table in (
+            OAUTH_METADATA.tables["slack_bots"],
+            OAUTH_METADATA.tables["slack_installations"],
+        ):
+            columns = [table.c[name] for name in TOKEN_COLUMNS if name in table.c]
+            for row in connection.execute(select(table.c.id, *columns)).mappings():
+                values: dict[str, Any] = {}
+                for column in columns:
+                    stored = row[column.name]
+                    if stored is None:
+                        continue
+                    if stored.startswith(ENCRYPTED_PREFIX):
+                        token = fernet.rotate(stored.removeprefix(ENCRYPTED_PREFIX).encode())
+                    else:
+                        token = fernet.encrypt(stored.encode())
+                    values[column.name] = ENCRYPTED_PREFIX + token.decode()
+                if values:
+                    connection.execute(table.update().where(table.c.id == row["id"]).values(values))
+                    changed += 1
+    return changed
+
+
+def bot_token_finder(store: SQLAlchemyInstallationStore) -> Callable[[str], str | None]:
+    """team id -> that workspace's bot token, for the nudge sender."""
+
+    def find(team_id: str) -> str | None:
+        bot = store.find_bot(enterprise_id=None, team_id=team_id)
+        return bot.bot_token if bot else None
+
+    return find
