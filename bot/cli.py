@@ -4,29 +4,64 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
+from bot import logs
 from bot.content import ContentError, Library, load_library
 from bot.database import Database, current_revision, head_revision, is_sqlite_file, upgrade
+from bot.installations import bot_token_finder, parse_keys, rotate_tokens
 from bot.nudges import run_tick
 from bot.sender import Sender
-from bot.settings import Settings, SettingsError, load_database_settings, load_settings
+from bot.settings import (
+    Settings,
+    SettingsError,
+    load_database_settings,
+    load_settings,
+    secrets_of,
+)
 
 log = logging.getLogger("bot")
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+def _settings() -> Settings:
+    """Load the settings, then log as they ask, with their secrets filtered out."""
+    settings = load_settings()
+    logs.configure(secrets=secrets_of(settings), json_lines=settings.log_format == "json")
+    return settings
+
+
+def wait_for_database(database: Database, seconds: int) -> None:
+    """At start-up the database may still be coming up (compose, Kubernetes): retry a while."""
+    deadline = time.monotonic() + seconds
+    attempt = 0
+    while True:
+        try:
+            with database.engine.connect():
+                return
+        except OperationalError:
+            attempt += 1
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("waiting for the database (attempt %d)", attempt)
+            time.sleep(min(0.5 * 2**attempt, 5.0))
+
+
+def _stop_on_sigterm() -> None:
+    """Docker and Kubernetes stop with SIGTERM: treat it like Ctrl-C, so the pass in
+    progress finishes and the server closes cleanly."""
+
+    def stop(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -34,8 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.server import make_server
     from bot.web import WebApp
 
-    settings = load_settings()
+    settings = _settings()
     database = Database(settings.database_url)
+    wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
     library = load_library(settings.content_dir)
     app = build_app(settings, library=library, database=database)
@@ -48,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_body_bytes=settings.max_body_bytes,
     )
     scheduler = start_scheduler(settings, database, library)
+    _stop_on_sigterm()
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -65,13 +102,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_sender(settings: Settings) -> Sender:
+def make_sender(settings: Settings, database: Database) -> Sender:
+    from bot.app import installation_store
+
+    store = installation_store(settings, database)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return Sender(
         api_url=settings.slack_api_url,
-        token_for=lambda _team_id: token,
+        token_for=bot_token_finder(store) if store else lambda _team_id: token,
         rate_per_second=settings.nudge_rate_per_second,
-        burst=max(1, int(settings.nudge_rate_per_second)),
     )
 
 
@@ -80,11 +119,12 @@ def start_scheduler(
 ) -> BackgroundScheduler:
     """APScheduler is only the clock: the database decides who is due, so every replica can
     run the same job without a shared job store."""
-    sender = make_sender(settings)
+    sender = make_sender(settings, database)
+    lease = timedelta(seconds=settings.claim_lease_seconds)
 
     def tick() -> None:
         try:
-            report = run_tick(database, sender, library, now=datetime.now(UTC))
+            report = run_tick(database, sender, library, now=datetime.now(UTC), lease=lease)
         except Exception:
             log.exception("nudge tick failed; the next tick retries")
             return
@@ -119,12 +159,14 @@ def parse_instant(text: str) -> datetime:
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = _settings()
     now = parse_instant(args.at) if args.at else datetime.now(UTC)
     database = Database(settings.database_url)
+    wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
     library = load_library(settings.content_dir)
-    report = run_tick(database, make_sender(settings), library, now=now)
+    lease = timedelta(seconds=settings.claim_lease_seconds)
+    report = run_tick(database, make_sender(settings, database), library, now=now, lease=lease)
     print(
         f"tick at {now.isoformat()}: {report.due} due, {report.claimed} claimed, "
         f"{report.summaries} weekly summaries, "
@@ -160,6 +202,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings.token_encryption_key is None:
+        raise SettingsError("TOKEN_ENCRYPTION_KEY is not set: give the new key first, then the old")
+    database = Database(settings.database_url)
+    changed = rotate_tokens(
+        database.engine, parse_keys(settings.token_encryption_key.get_secret_value())
+    )
+    print(f"re-encrypted the tokens of {changed} stored installations with the first key")
+    return 0
+
+
 def cmd_content_check(args: argparse.Namespace) -> int:
     library = load_library(args.content_dir)
     print(f"content OK: {len(library.exercises)} exercises ({', '.join(library.slugs)})")
@@ -181,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(func=cmd_migrate)
 
+    rotate = commands.add_parser(
+        "rotate-key", help="re-encrypt stored bot tokens with the first TOKEN_ENCRYPTION_KEY"
+    )
+    rotate.set_defaults(func=cmd_rotate_key)
+
     content = commands.add_parser("content", help="work with the exercise content")
     content_commands = content.add_subparsers(dest="content_command", required=True)
     check = content_commands.add_parser("check", help="validate content/ without starting")
@@ -190,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _configure_logging()
+    logs.configure(json_lines=False)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

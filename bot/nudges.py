@@ -14,11 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,8 +30,10 @@ from bot import activity, store
 from bot.blocks import Message, build_nudge, build_weekly_summary
 from bot.content import Library
 from bot.database import Database
+from bot.metrics import DUE_BACKLOG, NUDGES_FAILED, NUDGES_MISSED, NUDGES_SENT, TICK_SECONDS
 from bot.models import NudgeLog, Person, Workspace
-from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary
+from bot.preferences import Preferences
+from bot.schedule import CATCH_UP_LIMIT, DndWindow, Nudge, catch_up, next_nudge, next_summary
 from bot.sender import Outcome, Outgoing, Sender
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,8 @@ class Claimed:
     slot: datetime
     # Set for a weekly summary, whose text depends on the stats when it was claimed.
     summary: Message | None = None
+    # A resend after a crash: the sender first checks whether the DM went out after all.
+    resend: bool = False
 
 
 @dataclass
@@ -71,23 +79,109 @@ class TickReport:
         return self.outcomes.get("sent", 0)
 
 
-def _insert_claim(session: Session, values: dict[str, object]) -> int | None:
-    """Insert the log row unless this slot already has one; its id, or None if it had."""
+def _insert_claims(session: Session, rows: list[dict[str, object]]) -> list[Row[Any]]:
+    """One INSERT for the whole batch; a slot that already has a row is skipped, not
+    returned: whoever inserted it first owns that nudge."""
+    if not rows:
+        return []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(NudgeLog).values(**values).on_conflict_do_nothing().returning(NudgeLog.id)
-    return session.execute(statement).scalar_one_or_none()
+    table = NudgeLog.__table__
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.team_id, table.c.user_id, table.c.slot_at)
+    )
+    return list(session.execute(statement, rows).all())
+
+
+_people = Person.__table__
+# Core rather than the ORM's bulk update: the same executemany, without its per-row work.
+_RESCHEDULE = (
+    _people.update()
+    .where(_people.c.team_id == bindparam("b_team"), _people.c.user_id == bindparam("b_user"))
+    .values(next_slot_at=bindparam("b_slot"), next_nudge_at=bindparam("b_send"))
+)
+_PG_RESCHEDULE = text(
+    """
+    UPDATE people AS p SET next_slot_at = v.slot_at, next_nudge_at = v.send_at
+    FROM unnest(CAST(:teams AS text[]), CAST(:users AS text[]),
+                CAST(:slots AS timestamptz[]), CAST(:sends AS timestamptz[]))
+         AS v(team_id, user_id, slot_at, send_at)
+    WHERE p.team_id = v.team_id AND p.user_id = v.user_id
+    """
+)
+_PG_CLAIM = text(
+    """
+    INSERT INTO nudge_log
+        (team_id, user_id, kind, slot_at, send_at, status, attempts, claimed_at, claimed_by)
+    SELECT v.team_id, v.user_id, 'nudge', v.slot_at, v.send_at, 'claimed', 1, :now, :worker
+    FROM unnest(CAST(:teams AS text[]), CAST(:users AS text[]),
+                CAST(:slots AS timestamptz[]), CAST(:sends AS timestamptz[]))
+         AS v(team_id, user_id, slot_at, send_at)
+    ON CONFLICT DO NOTHING
+    RETURNING id, team_id, user_id, slot_at
+    """
+)
+
+
+def _write_claims_postgresql(
+    session: Session,
+    updates: list[dict[str, object]],
+    claims: list[dict[str, object]],
+    *,
+    now: datetime,
+    worker: str,
+) -> list[Row[Any]]:
+    """Two statements for any batch: arrays through unnest rather than one bind per value,
+    which is what keeps a 2,000-row claim cheap on PostgreSQL."""
+    if updates:
+        session.execute(
+            _PG_RESCHEDULE,
+            {
+                "teams": [u["b_team"] for u in updates],
+                "users": [u["b_user"] for u in updates],
+                "slots": [u["b_slot"] for u in updates],
+                "sends": [u["b_send"] for u in updates],
+            },
+        )
+    if not claims:
+        return []
+    result = session.execute(
+        _PG_CLAIM,
+        {
+            "teams": [c["team_id"] for c in claims],
+            "users": [c["user_id"] for c in claims],
+            "slots": [c["slot_at"] for c in claims],
+            "sends": [c["send_at"] for c in claims],
+            "now": now,
+            "worker": worker,
+        },
+    )
+    return list(result.all())
+
+
+# What a claim reads of each due person: their preferences, DND and stored next nudge.
+DUE_COLUMNS = (
+    Person.team_id, Person.user_id, Person.opted_in, Person.tz, Person.work_start,
+    Person.work_end, Person.work_days, Person.interval_minutes, Person.quiet_start,
+    Person.quiet_end, Person.snoozed_until, Person.stopped_reason, Person.weekly_summary,
+    Person.next_slot_at, Person.next_nudge_at, Person.dnd_start, Person.dnd_end,
+    Person.dnd_snooze_until,
+)  # fmt: skip
 
 
 def claim_due(
     db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
 ) -> tuple[list[Claimed], int, int]:
-    """Claim everyone due at `now`: (claims, number due, number missed as too late)."""
-    claimed: list[Claimed] = []
-    missed = 0
+    """Claim everyone due at `now`: (claims, number due, number missed as too late).
+
+    A handful of statements whatever the batch size: one SELECT of the due rows (indexed),
+    one executemany UPDATE of their next nudge, one INSERT of the claims.
+    """
     with db.session() as session:
         query = (
-            select(Person)
+            select(*DUE_COLUMNS)
             .join(Workspace, Workspace.team_id == Person.team_id)
             .where(Person.next_nudge_at <= now, Workspace.active.is_(True))
             .order_by(Person.next_nudge_at)
@@ -95,37 +189,62 @@ def claim_due(
         )
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True, of=Person)
-        due = session.scalars(query).all()
-        for person in due:
-            assert person.next_slot_at is not None and person.next_nudge_at is not None
+        due = session.execute(query).all()
+        # People in one zone with the same settings share their schedule: compute it once.
+        memo: dict[tuple[Preferences, datetime], Nudge | None] = {}
+
+        def following(prefs: Preferences, after: datetime, dnd: list[DndWindow]) -> Nudge | None:
+            if dnd:
+                return next_nudge(prefs, after=after, dnd=dnd)
+            key = (prefs, after)
+            if key not in memo:
+                memo[key] = next_nudge(prefs, after=after)
+            return memo[key]
+
+        updates: list[dict[str, object]] = []
+        claims: list[dict[str, object]] = []
+        for row in due:
+            prefs = replace(store.to_preferences(row), next_nudge_at=None)
+            dnd = store.dnd_of(row, now)
             nudge = catch_up(
-                store.to_preferences(person),
-                Nudge(person.next_slot_at, person.next_nudge_at),
+                prefs,
+                Nudge(row.next_slot_at, row.next_nudge_at),
                 now=now,
-                dnd=store.dnd_of(person, now),
+                dnd=dnd,
+                following_fn=lambda after, p=prefs, d=dnd: following(p, after, d),
             )
             # The next one is strictly after now: a downtime yields at most one catch-up.
-            store.reschedule(person, after=now, now=now)
-            if nudge is None:
-                missed += 1
-                continue
-            slot, send_at = nudge.slot, nudge.send_at
-            log_id = _insert_claim(
-                session,
+            upcoming = following(prefs, now, dnd)
+            updates.append(
                 {
-                    "team_id": person.team_id,
-                    "user_id": person.user_id,
-                    "slot_at": slot,
-                    "send_at": send_at,
-                    "status": "claimed",
-                    "attempts": 1,
-                    "claimed_at": now,
-                    "claimed_by": worker,
-                },
+                    "b_team": row.team_id,
+                    "b_user": row.user_id,
+                    "b_slot": upcoming.slot if upcoming else None,
+                    "b_send": upcoming.send_at if upcoming else None,
+                }
             )
-            if log_id is not None:
-                claimed.append(Claimed(log_id, person.team_id, person.user_id, slot))
-    return claimed, len(due), missed
+            if nudge is not None:
+                claims.append(
+                    {
+                        "team_id": row.team_id,
+                        "user_id": row.user_id,
+                        "kind": "nudge",
+                        "slot_at": nudge.slot,
+                        "send_at": nudge.send_at,
+                        "status": "claimed",
+                        "attempts": 1,
+                        "claimed_at": now,
+                        "claimed_by": worker,
+                    }
+                )
+        if db.dialect == "postgresql":
+            inserted = _write_claims_postgresql(session, updates, claims, now=now, worker=worker)
+        else:
+            if updates:
+                session.execute(_RESCHEDULE, updates)  # one executemany
+            inserted = _insert_claims(session, claims)
+    claimed = [Claimed(r.id, r.team_id, r.user_id, r.slot_at) for r in inserted]
+    return claimed, len(due), len(due) - len(claims)
 
 
 SUMMARY_GRACE = timedelta(hours=1)
@@ -157,35 +276,38 @@ def claim_summaries(
             person.next_summary_at = next_summary(store.to_preferences(person), after=now)
             if now - slot >= SUMMARY_GRACE:
                 continue
-            log_id = _insert_claim(
+            inserted = _insert_claims(
                 session,
-                {
-                    "team_id": person.team_id,
-                    "user_id": person.user_id,
-                    "kind": "summary",
-                    "slot_at": slot,
-                    "send_at": slot,
-                    "status": "claimed",
-                    "attempts": 1,
-                    "claimed_at": now,
-                    "claimed_by": worker,
-                },
+                [
+                    {
+                        "team_id": person.team_id,
+                        "user_id": person.user_id,
+                        "kind": "summary",
+                        "slot_at": slot,
+                        "send_at": slot,
+                        "status": "claimed",
+                        "attempts": 1,
+                        "claimed_at": now,
+                        "claimed_by": worker,
+                    }
+                ],
             )
-            if log_id is not None:
+            if inserted:
+                log_id = inserted[0].id
                 message = _summary(session, person, now, library)
                 claimed.append(Claimed(log_id, person.team_id, person.user_id, slot, message))
     return claimed
 
 
 def reclaim_stale(
-    db: Database, *, now: datetime, worker: str, library: Library
+    db: Database, *, now: datetime, worker: str, library: Library, lease: timedelta = CLAIM_LEASE
 ) -> tuple[list[Claimed], int]:
     """Claims a dead process left unsent: resend once within the grace, else abandon."""
     resend: list[Claimed] = []
     abandoned = 0
     with db.session() as session:
         query = select(NudgeLog).where(
-            NudgeLog.status == "claimed", NudgeLog.claimed_at < now - CLAIM_LEASE
+            NudgeLog.status == "claimed", NudgeLog.claimed_at < now - lease
         )
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -209,8 +331,63 @@ def reclaim_stale(
                 person = store.find_person(session, team_id=row.team_id, user_id=row.user_id)
                 assert person is not None  # the log row's foreign key guarantees it
                 summary = _summary(session, person, now, library)
-            resend.append(Claimed(row.id, row.team_id, row.user_id, row.slot_at, summary))
+            resend.append(
+                Claimed(row.id, row.team_id, row.user_id, row.slot_at, summary, resend=True)
+            )
     return resend, abandoned
+
+
+def renew_claims(db: Database, *, worker: str, at: datetime) -> int:
+    """The heartbeat of a pass: keep every claim this process still holds from going stale."""
+    with db.session() as session:
+        renewed = session.execute(
+            update(NudgeLog)
+            .where(NudgeLog.claimed_by == worker, NudgeLog.status == "claimed")
+            .values(claimed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return int(renewed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def heartbeat(
+    db: Database, *, worker: str, lease: timedelta, clock: Callable[[], datetime]
+) -> Iterator[None]:
+    """Renew this process's claims every third of the lease while a pass runs, so only a
+    process that died (and stopped renewing) has its claims taken over."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(lease.total_seconds() / 3):
+            try:
+                renew_claims(db, worker=worker, at=clock())
+            except Exception:
+                log.exception("renewing nudge claims failed")
+
+    thread = threading.Thread(target=beat, name="psoas-claim-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def still_mine(db: Database, log_id: int, *, worker: str, at: datetime) -> bool:
+    """Renew this process's claim just before sending, or learn that another took it over
+    (a pass that outlived its lease): only the current holder sends."""
+    with db.session() as session:
+        renewed = session.execute(
+            update(NudgeLog)
+            .where(
+                NudgeLog.id == log_id,
+                NudgeLog.claimed_by == worker,
+                NudgeLog.status == "claimed",
+            )
+            .values(claimed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return renewed.rowcount == 1  # type: ignore[attr-defined]
 
 
 def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
@@ -243,7 +420,19 @@ def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
 
 def outgoing(claim: Claimed, library: Library) -> Outgoing:
     message = claim.summary or build_nudge(library, claim.slot)[0]
-    return Outgoing(claim.log_id, claim.team_id, claim.user_id, message.text, message.blocks)
+    return Outgoing(
+        claim.log_id,
+        claim.team_id,
+        claim.user_id,
+        message.text,
+        message.blocks,
+        check_delivered_first=claim.resend,
+    )
+
+
+def due_backlog(db: Database, *, now: datetime) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).where(Person.next_nudge_at <= now)) or 0)
 
 
 def run_tick(
@@ -254,21 +443,40 @@ def run_tick(
     now: datetime,
     worker: str | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    lease: timedelta = CLAIM_LEASE,
 ) -> TickReport:
     """One pass: resend what a crash left, claim who is due, send, record."""
+    started = time.perf_counter()
     me = worker or worker_name()
     report = TickReport()
-    resend, report.abandoned = reclaim_stale(db, now=now, worker=me, library=library)
+    resend, report.abandoned = reclaim_stale(db, now=now, worker=me, library=library, lease=lease)
     summaries = claim_summaries(db, now=now, worker=me, library=library)
     claims, report.due, report.missed = claim_due(db, now=now, worker=me)
     report.resent, report.claimed, report.summaries = len(resend), len(claims), len(summaries)
 
+    everything = [*resend, *claims, *summaries]
+    kinds = {c.log_id: "summary" if c.summary else "nudge" for c in everything}
+
     def record(outcome: Outcome) -> None:
         record_outcome(db, outcome, now=now)
         report.count(outcome)
+        if outcome.kind == "sent":
+            NUDGES_SENT.labels(kinds.get(outcome.key, "nudge")).inc()
+        else:
+            NUDGES_FAILED.labels(outcome.error or outcome.kind).inc()
         if on_outcome is not None:
             on_outcome(outcome)
 
-    batch = [outgoing(c, library) for c in [*resend, *claims, *summaries]]
-    sender.send_all(batch, on_outcome=record)
+    def pass_clock() -> datetime:
+        return now + timedelta(seconds=time.perf_counter() - started)
+
+    def mine(item: Outgoing) -> bool:
+        return still_mine(db, item.key, worker=me, at=pass_clock())
+
+    with heartbeat(db, worker=me, lease=lease, clock=pass_clock):
+        batch = [outgoing(c, library) for c in everything]
+        sender.send_all(batch, on_outcome=record, still_mine=mine)
+    NUDGES_MISSED.inc(report.missed)
+    DUE_BACKLOG.set(due_backlog(db, now=now))
+    TICK_SECONDS.observe(time.perf_counter() - started)
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -81,6 +82,7 @@ class Rejected:
     usage: str
 
 
+@functools.lru_cache(maxsize=1024)
 def zone_or_utc(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

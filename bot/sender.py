@@ -20,6 +20,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.metrics import RATE_LIMIT_WAITS
+
 log = logging.getLogger(__name__)
 
 # The person cannot receive DMs: stop nudging them and say why in `status`.
@@ -27,6 +29,7 @@ PERSON_ERRORS = frozenset(
     {"account_inactive", "user_not_found", "user_disabled", "channel_not_found",
      "messages_tab_disabled", "cannot_dm_bot"}
 )  # fmt: skip
+METADATA_EVENT = "psoas_nudge"
 # The bot lost its access to the whole workspace.
 WORKSPACE_ERRORS = frozenset({"invalid_auth", "token_revoked", "not_authed", "team_not_found"})
 
@@ -38,6 +41,7 @@ class Outgoing:
     user_id: str
     text: str
     blocks: list[dict[str, Any]]
+    check_delivered_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,11 @@ class RateLimiter:
         burst: int,
         monotonic: Callable[[], float],
         sleep: Callable[[float], None],
+        headroom: float = 0.1,
     ) -> None:
-        self.interval = 1.0 / rate_per_second
+        # A little slower than the limit: sending exactly at it, a message that arrives a
+        # millisecond late lands in the same one-second window as one sent a second later.
+        self.interval = (1.0 + headroom) / rate_per_second
         self.burst = burst
         self._monotonic = monotonic
         self._sleep = sleep
@@ -83,6 +90,7 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         with self._lock:
             self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+            self._next_free = max(self._next_free, self._paused_until)
 
 
 @dataclass
@@ -98,7 +106,9 @@ class Sender:
         api_url: str,
         token_for: Callable[[str], str | None],
         rate_per_second: float = 5.0,
-        burst: int = 5,
+        # A burst lets several through at once after every pause, which Slack answers
+        # with a string of 429s; steady pacing is faster overall.
+        burst: int = 1,
         workers_per_workspace: int = 4,
         max_attempts: int = 6,
         backoff_base: float = 0.5,
@@ -139,9 +149,15 @@ class Sender:
             return self._clients[token]
 
     def send_all(
-        self, items: Iterable[Outgoing], on_outcome: Callable[[Outcome], None]
+        self,
+        items: Iterable[Outgoing],
+        on_outcome: Callable[[Outcome], None],
+        still_mine: Callable[[Outgoing], bool] = lambda _item: True,
     ) -> list[Outcome]:
-        """Send every item, workspaces in parallel; `on_outcome` records each as it lands."""
+        """Send every item, workspaces in parallel; `on_outcome` records each as it lands.
+
+        `still_mine(item)` is asked just before each send: an item another process has
+        taken over meanwhile is skipped, so it is never sent by both."""
         lanes: dict[str, deque[Outgoing]] = defaultdict(deque)
         for item in items:
             lanes[item.team_id].append(item)
@@ -157,6 +173,8 @@ class Sender:
                     item = lane.popleft()
                 except IndexError:
                     return
+                if not still_mine(item):
+                    continue
                 outcome = self.send_one(item)
                 try:
                     on_outcome(outcome)
@@ -179,20 +197,48 @@ class Sender:
         self.stats.retries += 1
         self._sleep(self.backoff_base * (2**attempt) * random.uniform(0.5, 1.5))
 
+    def find_delivered(self, client: WebClient, item: Outgoing) -> Outcome | None:
+        """After a crash, was this DM sent before the process died? Look in the DM itself."""
+        try:
+            channel = client.conversations_open(users=item.user_id)["channel"]["id"]
+            history = client.conversations_history(
+                channel=channel, limit=50, include_all_metadata=True
+            )
+        except (SlackApiError, OSError, TimeoutError, KeyError, TypeError):
+            return None  # cannot tell: send it (a rare duplicate beats a lost nudge)
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("nudge") == item.key:
+                return Outcome(
+                    item.key, item.team_id, item.user_id, "sent", channel=channel,
+                    ts=message.get("ts"),
+                )  # fmt: skip
+        return None
+
     def send_one(self, item: Outgoing) -> Outcome:
         token = self.token_for(item.team_id)
         if not token:
             return Outcome(item.key, item.team_id, item.user_id, "workspace", "no_token")
         client = self._client(token)
         limiter = self._limiter(item.team_id)
+        if item.check_delivered_first:
+            delivered = self.find_delivered(client, item)
+            if delivered is not None:
+                return delivered
         last_error = "retries_exhausted"
         for attempt in range(self.max_attempts):
             if limiter.acquire() > 0:
                 self.stats.rate_limit_waits += 1
+                RATE_LIMIT_WAITS.inc()
             try:
                 # A user id as the channel posts in the app's DM with that person.
                 response = client.chat_postMessage(
-                    channel=item.user_id, text=item.text, blocks=item.blocks
+                    channel=item.user_id,
+                    text=item.text,
+                    blocks=item.blocks,
+                    # Marks the message as this nudge, so a resend can look for it first.
+                    metadata={"event_type": METADATA_EVENT, "event_payload": {"nudge": item.key}},
                 )
                 return Outcome(
                     item.key, item.team_id, item.user_id, "sent",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict
     session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
-def to_preferences(person: Person) -> Preferences:
+def to_preferences(person: Person | Row[Any]) -> Preferences:
     return Preferences(
         opted_in=person.opted_in,
         tz=person.tz,
@@ -103,7 +103,7 @@ def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def dnd_of(person: Person, now: datetime) -> list[DndWindow]:
+def dnd_of(person: Person | Row[Any], now: datetime) -> list[DndWindow]:
     return dnd_windows(
         start=person.dnd_start,
         end=person.dnd_end,

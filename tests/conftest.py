@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,3 +200,39 @@ def bot_without_database(
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
     with BackgroundServer(web_app) as server, requests.Session() as session:
         yield RunningBot(server.url, standin, session)
+
+
+class _Everything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)  # what production logs
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+# Every secret any test configures; none may appear in any log line of the whole suite.
+SUITE_SECRETS = (
+    SIGNING_SECRET,
+    BOT_TOKEN,
+    "xoxb-new-workspace-token-77",
+    "xoxb-leaving-token-1",
+    "xoxb-staying-token-2",
+    "oauth-client-secret-9d",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log_line() -> Iterator[None]:
+    handler = _Everything()
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
+    root.setLevel(previous)
+    leaks = [line for line in handler.lines if any(s in line for s in SUITE_SECRETS)]
+    assert handler.lines, "the suite logged nothing: the capture is not working"
+    assert leaks == [], f"secrets reached the log: {leaks[:3]}"

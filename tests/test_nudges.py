@@ -17,7 +17,7 @@ from bot.commands import SetHours, SetInterval, SetQuiet, SetWeeklySummary, Turn
 from bot.content import Library
 from bot.database import Database
 from bot.models import NudgeLog
-from bot.nudges import claim_due, run_tick
+from bot.nudges import claim_due, outgoing, run_tick
 from bot.schedule import DndStatus
 from bot.sender import Outcome, Sender
 from tests.support.slack import BOT_TOKEN, assert_valid_message
@@ -288,3 +288,18 @@ def test_weekly_summary_can_be_turned_off(
     run_tick(db, sender, library, now=utc(2026, 11, 27, 16))
     assert summaries(standin) == []
     assert len(standin.calls_to("chat.postMessage")) == 1  # the 16:00 nudge itself
+
+
+def test_a_crash_after_sending_but_before_recording_does_not_send_twice(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    opt_in(db, Who("T1", "U1"), "UTC", utc(2026, 11, 25, 9, 30))
+    at_ten = utc(2026, 11, 25, 10)
+    [claim], _, _ = claim_due(db, now=at_ten, worker="crashed-process")
+    sender.send_one(outgoing(claim, library))  # Slack got it; the process died right after
+    report = run_tick(db, sender, library, now=at_ten + timedelta(minutes=3))
+    assert (report.resent, report.sent) == (1, 1)  # recorded as sent, from the DM's history
+    assert len(standin.calls_to("chat.postMessage")) == 1
+    assert len(standin.calls_to("conversations.history")) == 1
+    with db.session() as session:
+        assert session.scalar(select(NudgeLog.status)) == "sent"

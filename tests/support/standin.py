@@ -38,6 +38,8 @@ class SlackStandIn:
     responder: Responder | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    # Messages accepted by chat.postMessage, by DM channel, for conversations.history.
+    posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -69,6 +71,7 @@ class SlackStandIn:
         with self.lock:
             self.calls.clear()
             self.scripted.clear()
+            self.posted.clear()
         self.responder = None
 
     def answer(self, call: Call) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -81,6 +84,18 @@ class SlackStandIn:
             custom = self.responder(call)
             if custom is not None:
                 return custom
+        if call.method == "chat.postMessage":
+            channel = dm_channel(str(call.args.get("channel", "")))
+            ts = f"{time.time():.6f}"
+            with self.lock:
+                self.posted.setdefault(channel, []).append(
+                    {"ts": ts, "text": call.args.get("text"), "metadata": call.args.get("metadata")}
+                )
+            return 200, {"ok": True, "channel": channel, "ts": ts}, {}
+        if call.method == "conversations.history":
+            with self.lock:
+                messages = list(reversed(self.posted.get(str(call.args.get("channel")), [])))
+            return 200, {"ok": True, "messages": messages, "has_more": False}, {}
         if call.method == "files.getUploadURLExternal":
             base = self.api_url.removesuffix("/api/")
             return 200, {"ok": True, "upload_url": f"{base}/upload/F0001", "file_id": "F0001"}, {}
@@ -100,7 +115,7 @@ class SlackStandIn:
                     args = json.loads(raw or "{}")
                 else:
                     args = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-                    for key in ("blocks", "view", "attachments"):
+                    for key in ("blocks", "view", "attachments", "metadata"):
                         if isinstance(args.get(key), str):
                             args[key] = json.loads(args[key])
                 auth = self.headers.get("Authorization", "")
@@ -144,7 +159,7 @@ def default_answer(call: Call) -> dict[str, Any]:
                 "ts": "1700000000.000100",
             }
         case "conversations.open":
-            return {"ok": True, "channel": {"id": "D" + str(call.args.get("users", "U0"))[1:]}}
+            return {"ok": True, "channel": {"id": dm_channel(str(call.args.get("users", "U0")))}}
         case "users.info":
             user = call.args.get("user", "U0")
             return {"ok": True, "user": {"id": user, "tz": "America/New_York", "deleted": False}}
@@ -156,6 +171,11 @@ def default_answer(call: Call) -> dict[str, Any]:
             return {"ok": True, "team_id": "T0001", "user_id": "UBOT", "bot_id": "B0001"}
         case _:
             return {"ok": True}
+
+
+def dm_channel(user_or_channel: str) -> str:
+    """The DM with a user, as Slack names it: posting to `U123` lands in `D123`."""
+    return "D" + user_or_channel[1:] if user_or_channel.startswith("U") else user_or_channel
 
 
 def error(code: str, status: int = 200) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -1,0 +1,535 @@
+"""Benchmark: the nudge engine's claim (`claim_due`) against a full scan, on SQLite and PostgreSQL,
+with 100,000 and then 1,000,000 opted-in people of whom the same 2,000 are due.
+
+    python -m tests.bench.bench_claim [--sizes 100000,1000000] [--backends sqlite,postgresql]
+                                      [--repeat 5] [--profile]
+
+The population: every person is opted in with the default preferences (09:00-17:00, Monday to
+Friday, every 60 minutes), spread over 40 real time zones and a few workspaces, and stored as
+the engine itself would have left it: `next_slot_at`/`next_nudge_at` hold the person's next slot.
+The instant `now` is a Wednesday, 5 seconds after 14:00 UTC. In the zones where 14:00 UTC is a
+slot (local 10:00 to 16:00) a person is due; exactly 2,000 people live there. Everyone else lives
+in the other zones, so their next slot is later (hours or a day ahead). The data therefore agree
+with the preferences, and the full scan, which ignores the stored schedule and works it out from
+each person's preferences, finds the same 2,000.
+
+* claim: `claim_due(db, now=now, worker="bench")`, the whole transaction (select the due rows,
+  a catch-up check and a reschedule per person, one nudge log row each, commit). One cold run,
+  then `--repeat` timed runs; the state is restored between runs (nudge log emptied, the 2,000
+  people's next nudge put back). A separate instrumented run counts the SQL statements and the
+  time spent inside the driver's execute calls.
+* full scan: the naive alternative. Stream every stored person of an active workspace (ORM,
+  `yield_per`) and evaluate in Python, with the schedule's own functions, whether a nudge is due
+  at `now`. It only finds who is due: it writes nothing, so it is a lower bound for a scanning
+  engine. When the scan of a size would take over `--scan-limit` seconds (estimated from a
+  sample of `--scan-sample` rows), the sample is timed and the result extrapolated linearly,
+  and the table says so.
+
+The sizes are loaded in increasing order: the larger ones add people to the same database, so the
+2,000 due are the same rows. Targets: the claim at 100,000 people in at most 100 ms, and at
+1,000,000 within 2x of that (median of the timed runs). Always exits 0: it is a measurement.
+PostgreSQL: the server of `--postgres-url` (its database `psoas_bench` is created if missing and
+its tables dropped and migrated anew; the tests' database is not touched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    MetaData,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import make_url
+
+from bot import store
+from bot.database import Database, upgrade
+from bot.models import NudgeLog, Person, Workspace
+from bot.nudges import claim_due
+from bot.preferences import Preferences, days_to_mask
+from bot.schedule import CATCH_UP_LIMIT, next_nudge
+
+NOW = datetime(2026, 12, 2, 14, 0, 5, tzinfo=UTC)  # a Wednesday; 14:00 UTC was 5 s ago
+DUE = 2_000
+WORKSPACES = 10
+CHUNK = 10_000
+CLAIM_TARGET_MS = 100.0
+SCALE_TARGET = 2.0
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/psoas_bench"
+ZONES = (
+    "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
+    "America/Chicago", "America/Mexico_City", "America/New_York", "America/Bogota",
+    "America/Lima", "America/Halifax", "America/Caracas", "America/St_Johns",
+    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "America/Santiago",
+    "Atlantic/Azores", "Atlantic/Cape_Verde", "Europe/London", "Europe/Lisbon", "Europe/Dublin",
+    "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Warsaw", "Africa/Lagos",
+    "Europe/Helsinki", "Europe/Athens", "Africa/Cairo", "Africa/Johannesburg", "Europe/Istanbul",
+    "Europe/Moscow", "Asia/Dubai", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata",
+    "Asia/Kathmandu", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)  # fmt: skip
+PREFS = Preferences(opted_in=True)  # 09:00-17:00, Monday to Friday, every 60 minutes
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- population
+
+
+@dataclass(frozen=True)
+class Population:
+    """Which zones are due at `now` (and at what slot), and every other zone's next slot."""
+
+    due: list[tuple[str, datetime]]
+    idle: list[tuple[str, datetime]]
+
+    @classmethod
+    def plan(cls, now: datetime) -> Population:
+        due: list[tuple[str, datetime]] = []
+        idle: list[tuple[str, datetime]] = []
+        for zone in ZONES:
+            prefs = Preferences(opted_in=True, tz=zone)
+            nudge = next_nudge(prefs, after=now - CATCH_UP_LIMIT)
+            assert nudge is not None and nudge.send_at == nudge.slot
+            (due if nudge.send_at <= now else idle).append((zone, nudge.slot))
+        assert len(due) + len(idle) == len(set(ZONES)) == 40, "40 distinct zones"
+        assert due and idle, f"at {now} some zones must be due and some not"
+        return cls(due, idle)
+
+    def person(self, index: int) -> tuple[str, str, str, datetime]:
+        """(team_id, user_id, tz, next slot): the first DUE indexes are the due people."""
+        zones = self.due if index < DUE else self.idle
+        zone, slot = zones[index % len(zones)]
+        return team_id(index % WORKSPACES), f"U{index:09d}", zone, slot
+
+    def rows(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        work_days = days_to_mask(PREFS.work_days)
+        for index in range(start, stop):
+            team, user, zone, slot = self.person(index)
+            yield {
+                "team_id": team,
+                "user_id": user,
+                "opted_in": True,
+                "tz": zone,
+                "work_start": PREFS.work_start,
+                "work_end": PREFS.work_end,
+                "work_days": work_days,
+                "interval_minutes": PREFS.interval_minutes,
+                "next_slot_at": slot,
+                "next_nudge_at": slot,
+            }
+
+
+def team_id(index: int) -> str:
+    return f"TBENCH{index:04d}"
+
+
+COLUMNS = (
+    "team_id", "user_id", "opted_in", "tz", "work_start", "work_end", "work_days",
+    "interval_minutes", "next_slot_at", "next_nudge_at",
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------- databases
+
+
+def fresh_schema(url: str) -> None:
+    """Drop every table an earlier run left (alembic_version and tables of other metadata
+    included: the database is the benchmark's own), then migrate to head."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        existing = MetaData()
+        existing.reflect(connection)
+        existing.drop_all(connection)
+    engine.dispose()
+    upgrade(url)
+
+
+def ensure_postgres_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+        ).scalar()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def load_people(db: Database, population: Population, start: int, stop: int) -> None:
+    """Bulk insert people [start, stop): COPY on PostgreSQL, executemany on SQLite."""
+    if db.dialect == "postgresql":
+        raw = db.engine.raw_connection()
+        try:
+            connection: Any = raw.driver_connection
+            statement = f"COPY people ({', '.join(COLUMNS)}) FROM STDIN"
+            with connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in population.rows(start, stop):
+                    copy.write_row([row[name] for name in COLUMNS])
+            connection.commit()
+        finally:
+            raw.close()
+        return
+    table = Person.__table__
+    with db.engine.begin() as connection:
+        batch: list[dict[str, Any]] = []
+        for row in population.rows(start, stop):
+            batch.append(row)
+            if len(batch) == CHUNK:
+                connection.execute(table.insert(), batch)
+                batch = []
+        if batch:
+            connection.execute(table.insert(), batch)
+
+
+def analyze(db: Database) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+
+
+def restore(db: Database, population: Population) -> None:
+    """Undo a claim: no nudge log rows, and the due people due again."""
+    table = Person.__table__
+    statement = (
+        update(table)
+        .where(table.c.team_id == bindparam("t"), table.c.user_id == bindparam("u"))
+        .values(next_slot_at=bindparam("slot"), next_nudge_at=bindparam("send"))
+    )
+    params = []
+    for index in range(DUE):
+        team, user, _zone, slot = population.person(index)
+        params.append({"t": team, "u": user, "slot": slot, "send": slot})
+    with db.engine.begin() as connection:
+        connection.execute(delete(NudgeLog.__table__))
+        connection.execute(statement, params)
+
+
+# ---------------------------------------------------------------- measurements
+
+
+@dataclass
+class Statements:
+    """Counts the statements a block issues and the time spent inside the driver's execute."""
+
+    engine: Engine
+    count: int = 0
+    executemany: int = 0
+    seconds: float = 0.0
+    kinds: dict[str, int] = field(default_factory=dict)  # by first keyword: SELECT, INSERT...
+    _started: list[float] = field(default_factory=list)
+
+    def _before(self, *args: Any) -> None:
+        self._started.append(time.perf_counter())
+
+    def _after(
+        self, _conn: Any, _cursor: Any, sql: str, _params: Any, _ctx: Any, many: bool
+    ) -> None:
+        self.seconds += time.perf_counter() - self._started.pop()
+        self.count += 1
+        self.executemany += int(many)
+        kind = sql.split(None, 1)[0].upper()
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+
+@dataclass
+class ClaimResult:
+    cold_ms: float
+    runs_ms: list[float]
+    statements: int
+    executemany: int
+    kinds: dict[str, int]
+    driver_ms: float
+    total_ms: float  # of the instrumented run
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.runs_ms)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_ms)
+
+
+def claim_once(db: Database) -> float:
+    started = time.perf_counter()
+    claims, due, missed = claim_due(db, now=NOW, worker="bench")
+    elapsed = time.perf_counter() - started
+    if (len(claims), due, missed) != (DUE, DUE, 0):
+        raise RuntimeError(f"claimed {len(claims)} of {due} due ({missed} missed); want {DUE}")
+    return elapsed * 1000
+
+
+def time_claim(db: Database, population: Population, repeat: int) -> ClaimResult:
+    cold = claim_once(db)
+    runs = []
+    for _ in range(repeat):
+        restore(db, population)
+        runs.append(claim_once(db))
+    restore(db, population)
+    with Statements(db.engine) as statements:
+        total = claim_once(db)
+    restore(db, population)
+    return ClaimResult(
+        cold,
+        runs,
+        statements.count,
+        statements.executemany,
+        statements.kinds,
+        statements.seconds * 1000,
+        total,
+    )
+
+
+def profile_claim(db: Database, population: Population, top: int = 25) -> str:
+    profile = cProfile.Profile()
+    profile.enable()
+    claim_once(db)
+    profile.disable()
+    restore(db, population)
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+@dataclass
+class ScanResult:
+    ms: float
+    rows: int  # rows actually evaluated
+    due: int  # due among them
+    extrapolated: bool
+
+
+def full_scan(db: Database, *, now: datetime, limit: int | None = None) -> tuple[int, int]:
+    """Evaluate every stored person in Python: (people evaluated, people due at `now`)."""
+    evaluated = due = 0
+    with db.session() as session:
+        query = (
+            select(Person)
+            .join(Workspace, Workspace.team_id == Person.team_id)
+            .where(Workspace.active.is_(True))
+            .execution_options(yield_per=CHUNK)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        for person in session.scalars(query):
+            evaluated += 1
+            nudge = next_nudge(
+                store.to_preferences(person),
+                after=now - CATCH_UP_LIMIT,
+                dnd=store.dnd_of(person, now),
+            )
+            if nudge is not None and nudge.send_at <= now:
+                due += 1
+    return evaluated, due
+
+
+def time_scan(db: Database, people: int, *, sample: int, limit_s: float) -> ScanResult:
+    if people > sample:
+        started = time.perf_counter()
+        evaluated, due = full_scan(db, now=NOW, limit=sample)
+        seconds = (time.perf_counter() - started) * people / evaluated
+        if seconds > limit_s:
+            return ScanResult(seconds * 1000, evaluated, due, extrapolated=True)
+        log(f"    full scan estimated at {seconds:.0f} s from {evaluated} rows: running it whole")
+    started = time.perf_counter()
+    evaluated, due = full_scan(db, now=NOW)
+    elapsed = time.perf_counter() - started
+    if (evaluated, due) != (people, DUE):
+        raise RuntimeError(f"full scan: {evaluated} evaluated, {due} due; want {people}, {DUE}")
+    return ScanResult(elapsed * 1000, evaluated, due, extrapolated=False)
+
+
+# ---------------------------------------------------------------- run
+
+
+@dataclass
+class Row:
+    backend: str
+    people: int
+    load_s: float
+    claim: ClaimResult
+    scan: ScanResult
+
+
+def bench_backend(
+    backend: str, url: str, sizes: Sequence[int], args: argparse.Namespace
+) -> tuple[list[Row], str]:
+    log(f"[{backend}] fresh schema at {make_url(url).render_as_string(hide_password=True)}")
+    fresh_schema(url)
+    db = Database(url)
+    population = Population.plan(NOW)
+    rows: list[Row] = []
+    profile_text = ""
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(
+                Workspace.__table__.insert(),
+                [{"team_id": team_id(i), "active": True} for i in range(WORKSPACES)],
+            )
+        loaded = 0
+        for size in sizes:
+            log(f"[{backend}] loading people {loaded:,} -> {size:,} ...")
+            started = time.perf_counter()
+            load_people(db, population, loaded, size)
+            analyze(db)
+            load_s = time.perf_counter() - started
+            loaded = size
+            log(f"[{backend}]   loaded and analyzed in {load_s:.1f} s; claiming ...")
+            claim = time_claim(db, population, args.repeat)
+            if args.profile and size == sizes[0]:
+                profile_text = profile_claim(db, population)
+            log(f"[{backend}]   claim median {claim.median_ms:.1f} ms; full scan ...")
+            scan = time_scan(db, size, sample=args.scan_sample, limit_s=args.scan_limit)
+            rows.append(Row(backend, size, load_s, claim, scan))
+    finally:
+        db.dispose()
+    return rows, profile_text
+
+
+def report(rows: Sequence[Row], args: argparse.Namespace) -> str:
+    load = "/".join(f"{value:.1f}" for value in os.getloadavg())
+    lines = [
+        f"psoas-bot benchmark: claim_due at {NOW.isoformat()} ({DUE:,} due, 40 zones, "
+        f"{WORKSPACES} workspaces), {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+        f"claim: 1 cold run + {args.repeat} timed runs, state restored between runs; "
+        "SQL statements and driver time from one more instrumented run",
+        f"load average at the end (1/5/15 min): {load} (other work on this machine shows here)",
+        "",
+        f"  {'backend':<11}{'people':>10}{'due':>7}{'load s':>8}{'cold ms':>9}{'min ms':>8}"
+        f"{'med ms':>8}{'stmts':>7}{'in SQL ms':>10}{'full scan ms':>14}{'scan/claim':>11}",
+    ]
+    for row in rows:
+        claim, scan = row.claim, row.scan
+        scan_text = f"{scan.ms:,.0f}{'*' if scan.extrapolated else ''}"
+        lines.append(
+            f"  {row.backend:<11}{row.people:>10,}{DUE:>7,}{row.load_s:>8.1f}"
+            f"{claim.cold_ms:>9.1f}{claim.min_ms:>8.1f}{claim.median_ms:>8.1f}"
+            f"{claim.statements:>7}{claim.driver_ms:>10.1f}{scan_text:>14}"
+            f"{scan.ms / claim.median_ms:>10.1f}x"
+        )
+    lines += ["", "  Statements per claim (instrumented run):"]
+    for row in rows:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in row.claim.kinds.items())
+        lines.append(
+            f"  {row.backend} at {row.people:,}: {kinds} ({row.claim.executemany} executemany); "
+            f"{row.claim.driver_ms:.1f} of {row.claim.total_ms:.1f} ms inside execute"
+        )
+    extrapolated = [row for row in rows if row.scan.extrapolated]
+    if extrapolated:
+        lines.append("")
+        for row in extrapolated:
+            lines.append(
+                f"  * {row.backend} at {row.people:,}: full scan NOT run whole; {row.scan.rows:,} "
+                f"rows timed ({row.scan.due} due among them) and extrapolated linearly "
+                f"(estimate over --scan-limit {args.scan_limit:g} s)"
+            )
+    lines += [
+        "",
+        "  stmts: statements sent to the driver (an executemany counts once); in SQL ms: time",
+        "  inside the driver's execute calls (round trips, database work) in the instrumented run;",
+        "  the rest of the claim is Python (ORM, schedule, SQLAlchemy) and the commit.",
+        "",
+        f"Targets (median): claim <= {CLAIM_TARGET_MS:g} ms at 100,000 people; "
+        f"<= {SCALE_TARGET:g}x that at 1,000,000",
+    ]
+    by_key = {(row.backend, row.people): row for row in rows}
+    for backend in dict.fromkeys(row.backend for row in rows):
+        small, large = by_key.get((backend, 100_000)), by_key.get((backend, 1_000_000))
+        if small is not None:
+            met = small.claim.median_ms <= CLAIM_TARGET_MS
+            lines.append(
+                f"  {backend:<11} claim at 100,000: {small.claim.median_ms:.1f} ms -> "
+                f"{'MET' if met else 'MISSED'}"
+            )
+        if small is not None and large is not None:
+            ratio = large.claim.median_ms / small.claim.median_ms
+            met = ratio <= SCALE_TARGET
+            lines.append(
+                f"  {backend:<11} claim at 1,000,000: {large.claim.median_ms:.1f} ms = "
+                f"{ratio:.2f}x the claim at 100,000 -> {'MET' if met else 'MISSED'}"
+            )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="people stored, increasing")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=5, help="timed claim runs per size")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--scan-sample", type=int, default=100_000, help="rows for the estimate")
+    parser.add_argument(
+        "--scan-limit", type=float, default=60.0, help="seconds above which to extrapolate"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile one claim at the smallest size"
+    )
+    args = parser.parse_args(argv)
+    args.sizes = [int(size) for size in args.sizes.split(",")]
+    if args.sizes != sorted(set(args.sizes)) or args.sizes[0] < DUE or args.repeat < 1:
+        parser.error(f"--sizes must increase, from at least {DUE}; --repeat at least 1")
+    args.backends = [name.strip() for name in args.backends.split(",")]
+    if not set(args.backends) <= {"sqlite", "postgresql"}:
+        parser.error("--backends: sqlite, postgresql")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    rows: list[Row] = []
+    profiles: dict[str, str] = {}
+    workdir = tempfile.mkdtemp(prefix="psoas-bench-claim-")
+    try:
+        for backend in args.backends:
+            if backend == "sqlite":
+                url = f"sqlite:///{workdir}/bench.db"
+            else:
+                url = args.postgres_url
+                ensure_postgres_database(url)
+            backend_rows, profiles[backend] = bench_backend(backend, url, args.sizes, args)
+            rows += backend_rows
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(report(rows, args))
+    for backend, text_ in profiles.items():
+        if text_:
+            print(f"\ncProfile of one claim_due on {backend} at {args.sizes[0]:,} people")
+            print(text_)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

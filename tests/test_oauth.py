@@ -1,0 +1,192 @@
+"""Many workspaces: Add to Slack, uninstall and token revocation, driven as Slack drives them."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from bot import account
+from bot.account import Who
+from bot.app import build_app
+from bot.commands import TurnOn
+from bot.database import Database
+from bot.installations import OAUTH_METADATA, EncryptedInstallationStore, parse_keys, rotate_tokens
+from bot.models import Person, Workspace
+from bot.settings import Settings, load_settings
+from bot.web import WebApp
+from tests.support.serving import BackgroundServer
+from tests.support.slack import SIGNING_SECRET, command_body, event_body, signed_headers
+from tests.support.standin import SlackStandIn
+
+KEY = Fernet.generate_key().decode()
+CLIENT_ID = "1111.2222"
+
+
+def oauth_access(team: str, token: str, installer: str) -> tuple[int, dict, dict]:
+    return (
+        200,
+        {
+            "ok": True,
+            "app_id": "A0001",
+            "authed_user": {"id": installer},
+            "scope": "commands,chat:write,users:read,dnd:read,im:write,im:history,files:write",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": "UBOT",
+            "team": {"id": team, "name": f"Team {team}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        },
+        {},
+    )
+
+
+@pytest.fixture
+def oauth_settings(standin: SlackStandIn) -> Settings:
+    return load_settings(
+        slack_signing_secret=SIGNING_SECRET,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret="oauth-client-secret-9d",
+        token_encryption_key=KEY,
+        slack_api_url=standin.api_url,
+    )
+
+
+class Site:
+    def __init__(self, url: str, standin: SlackStandIn) -> None:
+        self.url, self.standin = url, standin
+        self.http = requests.Session()
+
+    def install(self, team: str, token: str, installer: str = "UINSTALLER") -> requests.Response:
+        page = self.http.get(self.url + "/slack/install")
+        assert page.status_code == 200
+        link = re.search(r'href="(https://slack.com/oauth/v2/authorize\?[^"]+)"', page.text)
+        assert link, page.text
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(link[1].replace("&amp;", "&")).query)
+        assert query["client_id"] == [CLIENT_ID]
+        assert "chat:write" in query["scope"][0].split(",")
+        self.standin.script("oauth.v2.access", oauth_access(team, token, installer))
+        # The state cookie is Secure, so a browser sends it back only over HTTPS; this test
+        # talks plain HTTP on loopback and returns it by hand, as the browser would.
+        cookie = page.headers["Set-Cookie"].split(";")[0]
+        return self.http.get(
+            self.url + "/slack/oauth_redirect",
+            params={"code": "one-time-code", "state": query["state"][0]},
+            headers={"Cookie": cookie},
+        )
+
+    def event(self, team: str, event: dict) -> int:
+        body = event_body(event, team=team)
+        return self.http.post(
+            self.url + "/slack/events", data=body, headers=signed_headers(body, json_body=True)
+        ).status_code
+
+
+@pytest.fixture
+def site(oauth_settings: Settings, library, db: Database, standin: SlackStandIn) -> Iterator[Site]:
+    app = build_app(oauth_settings, library=library, database=db)
+    web = WebApp(app, max_body_bytes=oauth_settings.max_body_bytes)
+    with BackgroundServer(web) as server:
+        yield Site(server.url, standin)
+
+
+def stored_tokens(db: Database) -> list[tuple[str, str]]:
+    bots = OAUTH_METADATA.tables["slack_bots"]
+    with db.engine.connect() as connection:
+        return [(r.team_id, r.bot_token) for r in connection.execute(select(bots))]
+
+
+def test_add_to_slack_stores_an_encrypted_token_and_greets_the_installer(
+    site: Site, db: Database, standin: SlackStandIn
+) -> None:
+    done = site.install("TNEW", "xoxb-new-workspace-token-77")
+    assert done.status_code == 200
+    [(team, stored)] = stored_tokens(db)
+    assert team == "TNEW" and stored.startswith("fernet:")
+    assert "xoxb-new-workspace-token-77" not in stored
+    store = EncryptedInstallationStore(CLIENT_ID, db.engine, parse_keys(KEY))
+    assert store.find_bot(enterprise_id=None, team_id="TNEW").bot_token == (
+        "xoxb-new-workspace-token-77"
+    )
+    [greeting] = standin.calls_to("chat.postMessage")
+    assert greeting.token == "xoxb-new-workspace-token-77"
+    assert greeting.args["channel"] == "UINSTALLER"
+    assert "/psoas" in greeting.args["text"]
+    with db.session() as session:
+        assert session.get(Workspace, "TNEW").active
+
+
+def test_commands_from_an_installed_workspace_use_its_token(
+    site: Site, standin: SlackStandIn
+) -> None:
+    site.install("TNEW", "xoxb-new-workspace-token-77")
+    standin.reset()
+    body = command_body("on", team="TNEW", user="U42")
+    answer = site.http.post(site.url + "/slack/events", data=body, headers=signed_headers(body))
+    assert answer.status_code == 200 and "Nudges are on" in answer.json()["text"]
+    [lookup] = standin.calls_to("users.info")
+    assert lookup.token == "xoxb-new-workspace-token-77"
+
+
+def test_a_request_from_a_workspace_never_installed_is_refused(site: Site) -> None:
+    body = command_body("on", team="TUNKNOWN", user="U42")
+    answer = site.http.post(site.url + "/slack/events", data=body, headers=signed_headers(body))
+    assert "Nudges are on" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "order", [("app_uninstalled", "tokens_revoked"), ("tokens_revoked", "app_uninstalled")]
+)
+def test_uninstall_and_revocation_delete_that_workspace_only(
+    site: Site, db: Database, order: tuple[str, str]
+) -> None:
+    site.install("TGONE", "xoxb-leaving-token-1")
+    site.install("TSTAY", "xoxb-staying-token-2")
+    now = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    for team in ("TGONE", "TSTAY"):
+        account.change_preferences(
+            db, Who(team, "U1"), TurnOn(), now=now, timezone_of=lambda: "UTC"
+        )
+    events = {
+        "app_uninstalled": {"type": "app_uninstalled"},
+        "tokens_revoked": {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
+    }
+    for name in order:
+        assert site.event("TGONE", events[name]) == 200
+    assert [team for team, _ in stored_tokens(db)] == ["TSTAY"]
+    with db.session() as session:
+        assert session.get(Workspace, "TGONE") is None
+        assert session.scalars(select(Person.team_id)).all() == ["TSTAY"]
+        assert session.get(Workspace, "TSTAY") is not None
+
+
+def test_key_rotation_re_encrypts_every_token(site: Site, db: Database) -> None:
+    site.install("TNEW", "xoxb-new-workspace-token-77")
+    new_key = Fernet.generate_key().decode()
+    assert rotate_tokens(db.engine, parse_keys(f"{new_key},{KEY}")) == 2  # bot + installation
+    only_new = EncryptedInstallationStore(CLIENT_ID, db.engine, parse_keys(new_key))
+    assert only_new.find_bot(enterprise_id=None, team_id="TNEW").bot_token == (
+        "xoxb-new-workspace-token-77"
+    )
+    only_old = EncryptedInstallationStore(CLIENT_ID, db.engine, parse_keys(KEY))
+    with pytest.raises(RuntimeError, match="does not decrypt"):
+        only_old.find_bot(enterprise_id=None, team_id="TNEW")
+
+
+def test_a_malformed_encryption_key_stops_start_up_naming_it(standin: SlackStandIn) -> None:
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="TOKEN_ENCRYPTION_KEY is invalid"):
+        load_settings(
+            slack_signing_secret="s",
+            slack_client_id=CLIENT_ID,
+            slack_client_secret="x",
+            token_encryption_key="not-a-fernet-key",
+        )
