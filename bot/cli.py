@@ -93,12 +93,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         log.info("listening on http://%s:%s/slack/events", args.host, settings.port)
     try:
-        server.run()
+        server.run()  # waitress returns from here on Ctrl-C or SIGTERM
     except KeyboardInterrupt:
-        log.info("stopping")
+        pass
     finally:
-        scheduler.shutdown(wait=True)  # let a pass in progress finish recording its outcomes
+        log.info("stopping: finishing the nudge pass in progress, if any")
+        scheduler.shutdown(wait=True)  # the pass records every outcome before we exit
         server.close()
+    log.info("stopped")
     return 0
 
 

@@ -72,15 +72,17 @@ class Replicas:
                     )
                 )
 
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
+    def stop(self) -> list[int | None]:
+        """SIGTERM, as Kubernetes stops a pod; the exit codes of those that were running."""
+        running = [p for p in self.processes if p.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        return [p.returncode for p in running]
 
     def log_text(self) -> str:
         return "\n".join(path.read_text() for path in self.logs)
@@ -91,7 +93,7 @@ def replicas(postgres_db: Database, standin: SlackStandIn, tmp_path: Path) -> It
     due_now(postgres_db, PEOPLE)
     group = Replicas(postgres_db, standin, tmp_path, count=3)
     yield group
-    group.stop()
+    assert set(group.stop()) == {0}  # every running replica stopped cleanly on SIGTERM
     logs = group.log_text()
     assert SIGNING_SECRET not in logs and BOT_TOKEN not in logs
 
