@@ -32,8 +32,7 @@ from bot.content import Library
 from bot.database import Database
 from bot.metrics import DUE_BACKLOG, NUDGES_FAILED, NUDGES_MISSED, NUDGES_SENT, TICK_SECONDS
 from bot.models import NudgeLog, Person, Workspace
-from bot.preferences import Preferences
-from bot.schedule import CATCH_UP_LIMIT, DndWindow, Nudge, catch_up, next_nudge, next_summary
+from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_nudge, next_summary
 from bot.sender import Outcome, Outgoing, Sender
 
 log = logging.getLogger(__name__)
@@ -171,6 +170,15 @@ DUE_COLUMNS = (
 )  # fmt: skip
 
 
+def _schedule_due(row: Row[Any], now: datetime) -> tuple[Nudge | None, Nudge | None]:
+    """For one due row: the nudge to send now (None if too late), and the one after it."""
+    prefs = replace(store.to_preferences(row), next_nudge_at=None)
+    dnd = store.dnd_of(row, now)
+    due = Nudge(row.next_slot_at, row.next_nudge_at)
+    # The next one is strictly after now: a downtime yields at most one catch-up.
+    return catch_up(prefs, due, now=now, dnd=dnd), next_nudge(prefs, after=now, dnd=dnd)
+
+
 def claim_due(
     db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
 ) -> tuple[list[Claimed], int, int]:
@@ -190,31 +198,16 @@ def claim_due(
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True, of=Person)
         due = session.execute(query).all()
-        # People in one zone with the same settings share their schedule: compute it once.
-        memo: dict[tuple[Preferences, datetime], Nudge | None] = {}
-
-        def following(prefs: Preferences, after: datetime, dnd: list[DndWindow]) -> Nudge | None:
-            if dnd:
-                return next_nudge(prefs, after=after, dnd=dnd)
-            key = (prefs, after)
-            if key not in memo:
-                memo[key] = next_nudge(prefs, after=after)
-            return memo[key]
-
+        # Everything after (team, user) decides the schedule, and the people due together
+        # mostly share it (one zone, default hours): work it out once per distinct row.
+        schedules: dict[tuple[Any, ...], tuple[Nudge | None, Nudge | None]] = {}
         updates: list[dict[str, object]] = []
         claims: list[dict[str, object]] = []
         for row in due:
-            prefs = replace(store.to_preferences(row), next_nudge_at=None)
-            dnd = store.dnd_of(row, now)
-            nudge = catch_up(
-                prefs,
-                Nudge(row.next_slot_at, row.next_nudge_at),
-                now=now,
-                dnd=dnd,
-                following_fn=lambda after, p=prefs, d=dnd: following(p, after, d),
-            )
-            # The next one is strictly after now: a downtime yields at most one catch-up.
-            upcoming = following(prefs, now, dnd)
+            key = tuple(row[2:])
+            if key not in schedules:
+                schedules[key] = _schedule_due(row, now)
+            nudge, upcoming = schedules[key]
             updates.append(
                 {
                     "b_team": row.team_id,

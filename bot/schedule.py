@@ -9,7 +9,7 @@ slot, else it is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -194,13 +194,10 @@ def catch_up(
     *,
     now: datetime,
     dnd: Sequence[DndWindow] = (),
-    following_fn: Callable[[datetime], Nudge | None] | None = None,
 ) -> Nudge | None:
     """After downtime, the one nudge worth sending now: the latest that has come due, and
-    only while it is under CATCH_UP_LIMIT old. Earlier missed slots are dropped.
-    `following_fn(after)` may stand in for `next_nudge` (a caller's memo)."""
-    follow = following_fn or (lambda after: next_nudge(prefs, after=after, dnd=dnd))
+    only while it is under CATCH_UP_LIMIT old. Earlier missed slots are dropped."""
     latest = due
-    while (following := follow(latest.slot)) and following.send_at <= now:
+    while (following := next_nudge(prefs, after=latest.slot, dnd=dnd)) and following.send_at <= now:
         latest = following
     return latest if now - latest.send_at < CATCH_UP_LIMIT else None
