@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import store
+from bot.commands import TurnOn
 from bot.database import Database
 from bot.models import Workspace
 from bot.preferences import Change, Preferences, Rejected, apply_change, zone_or_utc
@@ -40,6 +42,9 @@ def lookup_timezone(client: WebClient, user_id: str) -> str:
         user = client.users_info(user=user_id).get("user") or {}
     except SlackApiError as exc:
         log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+        return "UTC"
+    except OSError as exc:  # Slack unreachable: UTC for now, user_change corrects it later
+        log.warning("users.info unreachable for %s: %s", user_id, type(exc).__name__)
         return "UTC"
     tz = str(user.get("tz") or "UTC")
     return tz if zone_or_utc(tz).key == tz else "UTC"
@@ -66,23 +71,29 @@ def change_preferences(
     """Apply one change in one transaction and reschedule the next nudge.
 
     `timezone_of` is asked only for a new person; `dnd_of` only once, when someone who
-    opted in has no Do Not Disturb state yet (events keep it fresh after that).
+    opted in has no Do Not Disturb state yet (events keep it fresh after that). Both are
+    Slack calls, made before the transaction so no row stays locked during them.
     """
     try:
+        with db.session() as session:
+            known = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
+            need_dnd = known is None or known.dnd_checked_at is None
+        tz = None if known else timezone_of()
+        turning_on = isinstance(change, TurnOn) or bool(known and known.opted_in)
+        dnd = dnd_of() if need_dnd and turning_on else None
         with db.session() as session:
             person = store.find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
             if person is None:
                 person = store.ensure_person(
-                    session, team_id=who.team_id, user_id=who.user_id, tz=timezone_of()
+                    session, team_id=who.team_id, user_id=who.user_id, tz=tz or timezone_of()
                 )
             result = apply_change(store.to_preferences(person), change, now)
             if isinstance(result, Preferences):
                 store.write_preferences(person, result)
-                dnd = dnd_of() if result.opted_in and person.dnd_checked_at is None else None
                 if dnd is not None:
                     store.update_dnd(person, dnd, now=now)
                 else:
-                    store.reschedule(person, after=now - timedelta(microseconds=1), now=now)
+                    store.reschedule_after_change(person, now=now)
                 return store.to_preferences(person)
             return result
     except SQLAlchemyError as exc:
@@ -97,6 +108,29 @@ def register_workspace(db: Database, team_id: str) -> None:
         workspace = session.get(Workspace, team_id)
         assert workspace is not None
         workspace.active, workspace.inactive_reason = True, None
+
+
+def reactivate_workspaces(db: Database) -> int:
+    """Single-workspace mode: a restart with a (new) token tries nudging again; OAuth mode
+    reactivates a workspace when it is installed again instead."""
+    with db.session() as session:
+        result = session.execute(
+            update(Workspace)
+            .where(Workspace.active.is_(False))
+            .values(active=True, inactive_reason=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def mark_deactivated(db: Database, who: Who) -> bool:
+    """Slack says the account was deactivated: no nudges, with the reason `status` shows."""
+    with db.session() as session:
+        person = store.find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:
+            return False
+        person.stopped_reason = "account_inactive"
+        person.next_slot_at = person.next_nudge_at = person.next_summary_at = None
+        return True
 
 
 def forget_workspace(db: Database, team_id: str) -> bool:
@@ -132,6 +166,9 @@ def lookup_dnd(client: WebClient, user_id: str) -> DndStatus | None:
         return DndStatus.from_slack(dict(client.dnd_info(user=user_id).data))  # type: ignore[arg-type]
     except SlackApiError as exc:
         log.warning("dnd.info failed for %s: %s", user_id, exc.response.get("error"))
+        return None
+    except OSError as exc:
+        log.warning("dnd.info unreachable for %s: %s", user_id, type(exc).__name__)
         return None
 
 

@@ -18,6 +18,7 @@ from bot import store
 from bot.account import DatabaseUnavailableError, Who
 from bot.database import Database
 from bot.models import Base, Completion, NudgeLog, Person
+from bot.preferences import Change, Preferences, apply_change
 from bot.stats import Stats, compute_stats
 
 
@@ -93,12 +94,21 @@ class Answer:
     status: str  # "answered" | "already" | "unknown"
     previous: str | None = None
     stats: Stats | None = None
+    prefs: Preferences | None = None  # after the change the answer made, if any
 
 
 def answer_nudge(
-    db: Database, who: Who, *, slot: datetime, answer: str, exercise: str | None, now: datetime
+    db: Database,
+    who: Who,
+    *,
+    slot: datetime,
+    answer: str,
+    exercise: str | None,
+    now: datetime,
+    change: Change | None = None,
 ) -> Answer:
-    """Mark a nudge answered once; Done also records a completion in the same transaction."""
+    """Mark a nudge answered once, in one transaction with what the answer does: Done records
+    a completion, Snooze and Skip today apply `change`. Nothing is half-saved."""
     try:
         with db.session() as session:
             row = session.scalars(
@@ -127,7 +137,15 @@ def answer_nudge(
                     session, person, now=now, exercise=exercise, source="nudge",
                     key=f"nudge:{row.id}",
                 )  # fmt: skip
-            return Answer("answered", stats=stats_for(session, person, now))
+            if change is not None:
+                changed = apply_change(store.to_preferences(person), change, now)
+                if isinstance(changed, Preferences):
+                    store.write_preferences(person, changed)
+                    store.reschedule_after_change(person, now=now)
+            return Answer(
+                "answered", stats=stats_for(session, person, now),
+                prefs=store.to_preferences(person),
+            )  # fmt: skip
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(type(exc).__name__) from exc
 

@@ -73,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
+    _reactivate_single_workspace(settings, database)
     library = load_library(settings.content_dir)
     app = build_app(settings, library=library, database=database)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
@@ -102,6 +103,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         server.close()
     log.info("stopped")
     return 0
+
+
+def _reactivate_single_workspace(settings: Settings, database: Database) -> None:
+    from bot.account import reactivate_workspaces
+
+    if settings.slack_client_id is None and reactivate_workspaces(database):
+        log.info("nudges resumed for a workspace stopped by an auth error; the token is retried")
 
 
 def make_sender(settings: Settings, database: Database) -> Sender:
@@ -166,6 +174,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
+    _reactivate_single_workspace(settings, database)
     library = load_library(settings.content_dir)
     lease = timedelta(seconds=settings.claim_lease_seconds)
     report = run_tick(database, make_sender(settings, database), library, now=now, lease=lease)

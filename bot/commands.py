@@ -8,6 +8,7 @@ Every text maps to exactly one command; text that cannot be understood becomes `
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from datetime import time
@@ -259,6 +260,7 @@ def parse_days(text: str) -> frozenset[int]:
     if typed in ("every day", "everyday", "daily", "all", "all days", "mon-sun"):
         return frozenset(range(7))
     days: set[int] = set()
+    typed = _DASHES.sub("-", typed)  # `mon - fri`, `Mon to Fri` -> `mon-fri`
     for part in re.split(r"[\s,;/&+]+|\band\b", typed):
         if not part:
             continue
@@ -313,6 +315,8 @@ def parse_duration(text: str) -> int:
         position = match.end()
     if position != len(compact):
         raise _BadValueError(f"`{text.strip()}` is not a duration")
+    if not math.isfinite(total) or total > 10 * MAX_SNOOZE_MINUTES:
+        raise _BadValueError(f"`{text.strip()[:20]}` is far too long")
     return round(total)
 
 

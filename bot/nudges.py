@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,7 @@ from bot.content import Library
 from bot.database import Database
 from bot.metrics import DUE_BACKLOG, NUDGES_FAILED, NUDGES_MISSED, NUDGES_SENT, TICK_SECONDS
 from bot.models import NudgeLog, Person, Workspace
-from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_nudge, next_summary
+from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary, still_wanted
 from bot.sender import Outcome, Outgoing, Sender
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ CLAIM_BATCH = 5000
 MAX_ATTEMPTS = 2  # the first send, and one resend after a crash
 
 
+_PROCESS_ID = uuid.uuid4().hex[:8]
+
+
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+    """Unique per process, even when a restarted container reuses its hostname and pid."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_PROCESS_ID}"
 
 
 @dataclass(frozen=True)
@@ -174,9 +179,7 @@ def _schedule_due(row: Row[Any], now: datetime) -> tuple[Nudge | None, Nudge | N
     """For one due row: the nudge to send now (None if too late), and the one after it."""
     prefs = replace(store.to_preferences(row), next_nudge_at=None)
     dnd = store.dnd_of(row, now)
-    due = Nudge(row.next_slot_at, row.next_nudge_at)
-    # The next one is strictly after now: a downtime yields at most one catch-up.
-    return catch_up(prefs, due, now=now, dnd=dnd), next_nudge(prefs, after=now, dnd=dnd)
+    return catch_up(prefs, Nudge(row.next_slot_at, row.next_nudge_at), now=now, dnd=dnd)
 
 
 def claim_due(
@@ -266,8 +269,11 @@ def claim_summaries(
         for person in session.scalars(query).all():
             slot = person.next_summary_at
             assert slot is not None
-            person.next_summary_at = next_summary(store.to_preferences(person), after=now)
-            if now - slot >= SUMMARY_GRACE:
+            prefs = store.to_preferences(person)
+            person.next_summary_at = next_summary(prefs, after=now)
+            # Like a nudge, never in quiet hours, while snoozed or in Do Not Disturb.
+            in_dnd = any(w.covers(slot) for w in store.dnd_of(person, now))
+            if now - slot >= SUMMARY_GRACE or not still_wanted(prefs, Nudge(slot, slot)) or in_dnd:
                 continue
             inserted = _insert_claims(
                 session,

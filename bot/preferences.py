@@ -96,7 +96,7 @@ def minutes_between(start: time, end: time) -> int:
 
 def _check_span(start: time, end: time, interval: int, usage_key: str) -> Rejected | None:
     span = minutes_between(start, end)
-    if span < interval:
+    if span <= interval:  # slots fall strictly inside working hours
         return Rejected(
             f"working hours of {fmt_minutes(span)} are shorter than the interval of "
             f"{fmt_minutes(interval)}, so no nudge would fit",

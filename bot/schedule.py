@@ -116,6 +116,12 @@ def end_of_dnd(instant: datetime, windows: Sequence[DndWindow]) -> datetime:
     return moved
 
 
+def _work_end_after(slot: datetime, prefs: Preferences) -> datetime:
+    """The end of the working day that `slot` belongs to."""
+    day = slot.astimezone(prefs.zone).date()
+    return _to_instant(day, prefs.work_end, prefs)
+
+
 def next_nudge(
     prefs: Preferences, *, after: datetime, dnd: Sequence[DndWindow] = ()
 ) -> Nudge | None:
@@ -128,8 +134,12 @@ def next_nudge(
         following = next(slots, None)
         if not _blocked(prefs, slot):
             send_at = end_of_dnd(slot, dnd)
-            in_time = send_at == slot or following is None or send_at < following
-            if in_time and not _blocked(prefs, send_at):
+            if send_at == slot or (
+                # Deferred: still before the next slot, and within that working day.
+                (following is None or send_at < following)
+                and send_at < _work_end_after(slot, prefs)
+                and not _blocked(prefs, send_at)
+            ):
                 return Nudge(slot, send_at)
         slot = following
     return None
@@ -188,16 +198,26 @@ def dnd_windows(
     return windows
 
 
+def still_wanted(prefs: Preferences, nudge: Nudge) -> bool:
+    """A stored nudge checked again against the settings as they are now: one saved a moment
+    before `off`, a snooze or new quiet hours is not sent."""
+    return bool(prefs.opted_in and not prefs.stopped_reason and not _blocked(prefs, nudge.slot))
+
+
 def catch_up(
     prefs: Preferences,
     due: Nudge,
     *,
     now: datetime,
     dnd: Sequence[DndWindow] = (),
-) -> Nudge | None:
-    """After downtime, the one nudge worth sending now: the latest that has come due, and
-    only while it is under CATCH_UP_LIMIT old. Earlier missed slots are dropped."""
+) -> tuple[Nudge | None, Nudge | None]:
+    """What a pass does with a due person: (the nudge to send now, the one after it).
+
+    After downtime only the latest slot that has come due is worth sending, and only while
+    it is under CATCH_UP_LIMIT old; earlier missed slots are dropped. The next one is the
+    first after that latest slot, so a nudge deferred past `now` by DND is kept."""
     latest = due
     while (following := next_nudge(prefs, after=latest.slot, dnd=dnd)) and following.send_at <= now:
         latest = following
-    return latest if now - latest.send_at < CATCH_UP_LIMIT else None
+    fresh = now - latest.send_at < CATCH_UP_LIMIT and still_wanted(prefs, latest)
+    return (latest if fresh else None), following

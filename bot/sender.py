@@ -173,9 +173,15 @@ class Sender:
                     item = lane.popleft()
                 except IndexError:
                     return
-                if not still_mine(item):
-                    continue
-                outcome = self.send_one(item)
+                try:
+                    if not still_mine(item):
+                        continue
+                    outcome = self.send_one(item)
+                except Exception as exc:  # one bad item must not stop the rest
+                    log.exception("sending nudge %s failed", item.key)
+                    outcome = Outcome(
+                        item.key, item.team_id, item.user_id, "failed", type(exc).__name__
+                    )
                 try:
                     on_outcome(outcome)
                 except Exception:

@@ -91,7 +91,7 @@ def update_timezone(
     if person is None or person.tz == tz:
         return False
     person.tz = tz
-    reschedule(person, after=now, now=now)
+    reschedule_after_change(person, now=now)
     return True
 
 
@@ -122,8 +122,16 @@ def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
     person.next_summary_at = next_summary(prefs, after=now - timedelta(microseconds=1))
 
 
+def reschedule_after_change(person: Person, *, now: datetime) -> None:
+    """After a settings, time zone or DND change: from the pending slot if it has not been
+    sent yet (a nudge DND deferred past now is kept, or brought forward), else from now."""
+    pending = person.next_slot_at
+    after = min(now, pending) if pending is not None else now
+    reschedule(person, after=after - timedelta(microseconds=1), now=now)
+
+
 def update_dnd(person: Person, status: DndStatus, *, now: datetime) -> None:
     person.dnd_start, person.dnd_end = status.start, status.end
     person.dnd_snooze_until = status.snooze_until
     person.dnd_checked_at = now
-    reschedule(person, after=now - timedelta(microseconds=1), now=now)
+    reschedule_after_change(person, now=now)

@@ -174,3 +174,14 @@ def test_no_text_makes_the_parser_or_the_reply_raise(library: Library, text: str
 )
 def test_no_settings_value_makes_the_parser_raise(library: Library, word: str, value: str) -> None:
     parse_command(f"{word} {value}", library)
+
+
+def test_absurdly_long_numbers_are_refused_not_crashed_on(library: Library) -> None:
+    for text in ("snooze " + "9" * 400, "every " + "9" * 400 + "m", "snooze 1e308h"):
+        command = parse_command(text, library)
+        assert isinstance(command, Invalid), text
+
+
+@pytest.mark.parametrize("text", ["days mon - fri", "days Mon to Fri", "days mon – fri"])
+def test_day_ranges_with_spaces(library: Library, text: str) -> None:
+    assert parse_command(text, library) == SetDays(frozenset(range(5)))

@@ -9,14 +9,14 @@ from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot import account, activity, ids
 from bot.account import Who
 from bot.commands import SetHours, SetInterval, SetQuiet, SetWeeklySummary, TurnOn
 from bot.content import Library
 from bot.database import Database
-from bot.models import NudgeLog
+from bot.models import NudgeLog, Person
 from bot.nudges import claim_due, outgoing, run_tick
 from bot.schedule import DndStatus
 from bot.sender import Outcome, Sender
@@ -303,3 +303,68 @@ def test_a_crash_after_sending_but_before_recording_does_not_send_twice(
     assert len(standin.calls_to("conversations.history")) == 1
     with db.session() as session:
         assert session.scalar(select(NudgeLog.status)) == "sent"
+
+
+def test_a_deferred_nudge_comes_as_soon_as_dnd_ends_early(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    who = Who("T1", "U1")
+    opt_in(db, who, "UTC", utc(2026, 11, 25, 9, 30))
+    dnd = DndStatus(
+        start=utc(2026, 11, 25, 9, 45), end=utc(2026, 11, 25, 10, 20), snooze_until=None
+    )
+    account.record_dnd(db, who, dnd, now=utc(2026, 11, 25, 9, 40))
+    assert account.read_preferences(db, who).next_nudge_at == utc(2026, 11, 25, 10, 20)
+    assert run_tick(db, sender, library, now=utc(2026, 11, 25, 10, 5)).sent == 0
+    ended = DndStatus(start=None, end=None, snooze_until=None)
+    account.record_dnd(db, who, ended, now=utc(2026, 11, 25, 10, 10))
+    assert run_tick(db, sender, library, now=utc(2026, 11, 25, 10, 10)).sent == 1
+
+
+def test_a_nudge_stored_before_off_is_not_sent(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    who = Who("T1", "U1")
+    opt_in(db, who, "UTC", utc(2026, 11, 25, 9, 30))
+    with db.session() as session:  # `off` saved, but a racing pass wrote the next nudge back
+        session.execute(update(Person).values(opted_in=False))
+    assert run_tick(db, sender, library, now=utc(2026, 11, 25, 10)).sent == 0
+    assert standin.calls_to("chat.postMessage") == []
+
+
+def test_one_broken_workspace_does_not_stop_the_others(
+    db: Database, library: Library, standin: SlackStandIn
+) -> None:
+    before = utc(2026, 11, 25, 9, 30)
+    opt_in(db, Who("T_BROKEN", "U1"), "UTC", before)
+    opt_in(db, Who("T_OK", "U1"), "UTC", before)
+
+    def token_for(team: str) -> str:
+        if team == "T_BROKEN":
+            raise RuntimeError("a stored token does not decrypt")
+        return BOT_TOKEN
+
+    broken = Sender(api_url=standin.api_url, token_for=token_for, backoff_base=0.01)
+    report = run_tick(db, broken, library, now=utc(2026, 11, 25, 10))
+    assert report.outcomes == {"sent": 1, "failed:RuntimeError": 1}
+
+
+def test_a_deactivated_account_stops_its_nudges(db: Database, app, library) -> None:
+    from tests.conftest import dispatch
+    from tests.support.slack import event_body
+
+    who = Who("T0001", "U0001")
+    opt_in(db, who, "UTC", utc(2026, 11, 25, 9, 30))
+    event = {"type": "user_change", "user": {"id": "U0001", "deleted": True, "tz": "UTC"}}
+    assert dispatch(app, event_body(event), json_body=True).status == 200
+    prefs = account.read_preferences(db, who)
+    assert prefs.stopped_reason == "account_inactive" and prefs.next_nudge_at is None
+
+
+def test_no_weekly_summary_in_quiet_hours(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    who = Who("T1", "U1")
+    opt_in(db, who, "UTC", utc(2026, 11, 23, 8), SetQuiet(time(15, 30), time(17)))
+    run_tick(db, sender, library, now=utc(2026, 11, 27, 16))
+    assert summaries(standin) == []

@@ -47,3 +47,11 @@ def test_formats() -> None:
     assert fmt_local(datetime(2026, 11, 25, 20, tzinfo=UTC), zone, NOW) == "today 15:00"
     assert fmt_local(datetime(2026, 11, 26, 14, tzinfo=UTC), zone, NOW) == "tomorrow 09:00"
     assert fmt_local(datetime(2026, 11, 30, 14, tzinfo=UTC), zone, NOW) == "Mon 30 Nov 09:00"
+
+
+def test_working_hours_one_interval_long_hold_no_slot_so_are_refused() -> None:
+    exactly = apply_change(Preferences(), SetHours(time(9), time(10)), NOW)
+    assert isinstance(exactly, Rejected)
+    assert isinstance(
+        apply_change(Preferences(), SetHours(time(9), time(10, 15)), NOW), Preferences
+    )

@@ -141,7 +141,7 @@ def test_a_replica_killed_mid_pass_still_sends_each_nudge_once(
     wait_until(lambda: len(standin.calls_to("chat.postMessage")) >= 100, 60, "a pass under way")
     with postgres_db.session() as session:
         owner = session.scalar(select(NudgeLog.claimed_by).limit(1))
-    pid = int(owner.rsplit(":", 1)[1])
+    pid = int(owner.split(":")[1])  # host:pid:process id
     victim = next(p for p in replicas.processes if p.pid == pid)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)

@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.preferences import Preferences
-from bot.schedule import DndStatus, DndWindow, dnd_windows, next_nudge, slots_on, upcoming
+from bot.schedule import (
+    DndStatus,
+    DndWindow,
+    catch_up,
+    dnd_windows,
+    next_nudge,
+    slots_on,
+    upcoming,
+)
 
 EVERY_DAY = frozenset(range(7))
 
@@ -225,3 +233,23 @@ def test_a_year_of_working_days_has_every_slot_once(zone: str) -> None:
         1 for d in range(365) if (date(2026, 1, 1) + timedelta(days=d)).weekday() < 5
     )
     assert count == working_days * 7
+
+
+def test_a_stored_nudge_is_checked_again_against_the_current_settings() -> None:
+    due = next_nudge(prefs(tz="UTC"), after=utc(2026, 11, 25, 9))
+    now = due.slot + timedelta(seconds=5)
+    assert catch_up(prefs(tz="UTC"), due, now=now)[0] == due
+    assert catch_up(Preferences(tz="UTC"), due, now=now) == (None, None)  # turned off since
+    snoozed = prefs(tz="UTC", snoozed_until=utc(2026, 11, 25, 12))
+    assert catch_up(snoozed, due, now=now)[0] is None
+
+
+def test_dnd_never_carries_a_nudge_past_the_end_of_its_working_day() -> None:
+    # Notifications paused on Friday at 15:50 until Monday 08:30.
+    friday = prefs(tz="UTC")
+    windows = [DndWindow(utc(2026, 11, 27, 15, 50), utc(2026, 11, 30, 8, 30))]
+    nudge = next_nudge(friday, after=utc(2026, 11, 27, 15, 55), dnd=windows)
+    assert nudge.slot == utc(2026, 11, 30, 10) and nudge.send_at == nudge.slot
+    late = [DndWindow(utc(2026, 11, 25, 15, 50), utc(2026, 11, 25, 17, 45))]
+    nudge = next_nudge(friday, after=utc(2026, 11, 25, 15, 55), dnd=late)
+    assert nudge.slot == utc(2026, 11, 26, 10)  # not 16:00 moved to 17:45, after work

@@ -13,11 +13,11 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import account, activity, blocks
+from bot import activity, blocks
 from bot.account import DatabaseUnavailableError, Who
 from bot.commands import SnoozeFor, SnoozeUntilTomorrow
 from bot.listeners.commands.psoas import who_from
-from bot.preferences import Preferences, fmt_local
+from bot.preferences import fmt_local
 from bot.services import Services, services_of
 
 ANSWER_WORDS = {"done": "done", "snoozed": "snoozed", "skipped": "skipped for today"}
@@ -40,7 +40,12 @@ def _say(respond: Respond, markdown: str) -> None:
 
 
 def _answer(
-    services: Services, who: Who, action: dict[str, Any], respond: Respond, answer: str
+    services: Services,
+    who: Who,
+    action: dict[str, Any],
+    respond: Respond,
+    answer: str,
+    change: SnoozeFor | SnoozeUntilTomorrow | None = None,
 ) -> tuple[activity.Answer, str] | None:
     parsed = parse_nudge_value(action.get("value"))
     if parsed is None:
@@ -51,7 +56,7 @@ def _answer(
     try:
         result = activity.answer_nudge(
             services.db, who, slot=slot, answer=answer,
-            exercise=known.slug if known else None, now=services.clock(),
+            exercise=known.slug if known else None, now=services.clock(), change=change,
         )  # fmt: skip
     except DatabaseUnavailableError:
         respond(replace_original=False, **blocks.CANNOT_SAVE.as_kwargs())
@@ -85,26 +90,16 @@ def _pause(
     action: dict[str, Any],
     context: BoltContext,
     respond: Respond,
-    client: WebClient,
     *,
     answer: str,
     change: SnoozeFor | SnoozeUntilTomorrow,
 ) -> None:
     ack()
     services = services_of(context)
-    who = who_from(context)
-    if not _answer(services, who, action, respond, answer):
+    answered = _answer(services, who_from(context), action, respond, answer, change)
+    if not answered or answered[0].prefs is None:
         return
-    now = services.clock()
-    try:
-        prefs = account.change_preferences(
-            services.db, who, change, now=now,
-            timezone_of=lambda: account.lookup_timezone(client, who.user_id),
-        )  # fmt: skip
-    except DatabaseUnavailableError:
-        respond(replace_original=False, **blocks.CANNOT_SAVE.as_kwargs())
-        return
-    assert isinstance(prefs, Preferences)  # snoozing is never rejected
+    prefs, now = answered[0].prefs, services.clock()
     until = fmt_local(prefs.snoozed_until, prefs.zone, now) if prefs.snoozed_until else "later"
     headline = (
         f":zzz: Snoozed until {until}."
@@ -117,13 +112,13 @@ def _pause(
 def nudge_snooze_hour(
     ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
 ) -> None:
-    _pause(ack, action, context, respond, client, answer="snoozed", change=SnoozeFor(60))
+    _pause(ack, action, context, respond, answer="snoozed", change=SnoozeFor(60))
 
 
 def nudge_skip_today(
     ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
 ) -> None:
-    _pause(ack, action, context, respond, client, answer="skipped", change=SnoozeUntilTomorrow(1))
+    _pause(ack, action, context, respond, answer="skipped", change=SnoozeUntilTomorrow(1))
 
 
 def nudge_show_me(ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond) -> None:

@@ -16,6 +16,9 @@ def refresh_timezone(event: dict[str, Any], context: BoltContext) -> None:
     user = event.get("user") or {}
     tz, user_id = user.get("tz"), user.get("id")
     team = context.team_id or user.get("team_id") or ""
+    if user_id and user.get("deleted"):
+        account.mark_deactivated(services_of(context).db, Who(team, user_id))
+        return
     if tz and user_id:
         services = services_of(context)
         account.refresh_timezone(services.db, Who(team, user_id), str(tz), now=services.clock())
