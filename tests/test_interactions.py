@@ -20,7 +20,9 @@ from tests.support.slack import (
     BOT_TOKEN,
     action_body,
     assert_valid_message,
+    assert_valid_view,
     block_actions,
+    event_body,
     signed_headers,
 )
 from tests.support.standin import error
@@ -229,3 +231,12 @@ def test_forget_me_deletes_completions_too(bot, db) -> None:
     assert completions(db) == 1
     account.forget(db, WHO)
     assert completions(db) == 0
+
+
+def test_home_tab_shows_the_stats(bot, db) -> None:
+    exercise_click(bot, ids.ACTION_DID_IT, "march")
+    body = event_body({"type": "app_home_opened", "user": "U0001", "tab": "home"})
+    bot.post(body, signed_headers(body, json_body=True))
+    [publish] = bot.standin.wait_for("views.publish")
+    assert_valid_view(publish.args["view"])
+    assert "*Your movement*\\nToday: 1" in str(publish.args["view"]["blocks"])
