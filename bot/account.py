@@ -17,10 +17,10 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import store
-from bot.commands import TurnOn
+from bot.commands import Change, TurnOn
 from bot.database import Database
 from bot.models import Workspace
-from bot.preferences import Change, Preferences, Rejected, apply_change, zone_or_utc
+from bot.preferences import Preferences, Rejected, apply_change, zone_or_utc
 from bot.schedule import DndStatus
 
 log = logging.getLogger(__name__)

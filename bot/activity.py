@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from bot import store
 from bot.account import DatabaseUnavailableError, Who
+from bot.commands import Change
 from bot.database import Database
 from bot.models import Base, Completion, NudgeLog, Person
-from bot.preferences import Change, Preferences, apply_change
+from bot.preferences import Preferences, apply_change
 from bot.stats import Stats, compute_stats
 
 

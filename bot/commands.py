@@ -170,23 +170,17 @@ Command = (
     | Export
 )
 
-SETTINGS_COMMANDS = (
-    TurnOn,
-    TurnOff,
-    SetHours,
-    SetDays,
-    SetInterval,
-    SetQuiet,
-    ClearQuiet,
-    SnoozeFor,
-    SnoozeUntilTomorrow,
-    SnoozeOff,
-    SetWeeklySummary,
-    ShowStatus,
-    ShowStats,
-    ForgetMe,
-    Export,
-)
+# Commands that change a person's preferences; `preferences.apply_change` handles each.
+Change = (
+    TurnOn | TurnOff | SetHours | SetDays | SetInterval | SetQuiet | ClearQuiet
+    | SnoozeFor | SnoozeUntilTomorrow | SnoozeOff | SetWeeklySummary
+)  # fmt: skip
+CHANGES = (
+    TurnOn, TurnOff, SetHours, SetDays, SetInterval, SetQuiet, ClearQuiet,
+    SnoozeFor, SnoozeUntilTomorrow, SnoozeOff, SetWeeklySummary,
+)  # fmt: skip
+# Everything that needs the database rather than just the library.
+SETTINGS_COMMANDS = (*CHANGES, ShowStatus, ShowStats, ForgetMe, Export)
 
 USAGE = {
     "hours": "`/psoas hours 09:00-17:00` (also `9-17` or `9am-5pm`)",

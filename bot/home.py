@@ -29,6 +29,7 @@ from bot import ids
 from bot.blocks import build_view, escape, library_blocks, settings_lines, stats_line
 from bot.commands import (
     USAGE,
+    Change,
     ClearQuiet,
     SetDays,
     SetHours,
@@ -43,7 +44,7 @@ from bot.commands import (
     parse_time,
 )
 from bot.content import Library
-from bot.preferences import DAY_ABBREVIATIONS, Change, Preferences, Rejected, fmt_minutes
+from bot.preferences import DAY_ABBREVIATIONS, Preferences, Rejected, fmt_minutes
 from bot.stats import Stats
 
 INTERVAL_CHOICES = (15, 30, 45, 60, 90, 120, 180, 240)

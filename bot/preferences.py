@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.commands import (
     USAGE,
+    WEEKDAYS,
+    Change,
     ClearQuiet,
     SetDays,
     SetHours,
@@ -22,26 +24,7 @@ from bot.commands import (
     TurnOn,
 )
 
-WEEKDAYS = frozenset(range(5))
 DAY_ABBREVIATIONS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-Change = (
-    TurnOn
-    | TurnOff
-    | SetHours
-    | SetDays
-    | SetInterval
-    | SetQuiet
-    | ClearQuiet
-    | SnoozeFor
-    | SnoozeUntilTomorrow
-    | SnoozeOff
-    | SetWeeklySummary
-)
-CHANGES = (
-    TurnOn, TurnOff, SetHours, SetDays, SetInterval, SetQuiet, ClearQuiet,
-    SnoozeFor, SnoozeUntilTomorrow, SnoozeOff, SetWeeklySummary,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from bot import account, activity, blocks
 from bot.account import DatabaseUnavailableError, Who
 from bot.blocks import Message
 from bot.commands import (
+    CHANGES,
+    Change,
     Command,
     Export,
     ForgetMe,
@@ -24,7 +26,7 @@ from bot.commands import (
     ShowStatus,
     parse_command,
 )
-from bot.preferences import CHANGES, Change, Preferences
+from bot.preferences import Preferences
 from bot.replies import reply_to
 from bot.services import Services, services_of
 
