@@ -250,13 +250,9 @@ def build_weekly_summary(stats: Stats, library: Library) -> Message:
     return _render("Your week in movement: " + " ".join(lines).replace("*", ""), blocks)
 
 
+@functools.lru_cache(maxsize=32)
 def cached(builder: Callable[[Library], Message], library: Library) -> Message:
     """A library-wide message (help, list), rendered once per library."""
-    return _cached(builder, library)
-
-
-@functools.lru_cache(maxsize=32)
-def _cached(builder: Callable[[Library], Message], library: Library) -> Message:
     return builder(library)
 
 
@@ -326,7 +322,7 @@ def build_did_you_mean(typed: str, exercises: Sequence[Exercise]) -> Message:
 
 def build_unknown(typed: str, suggestion: str | None, library: Library) -> Message:
     hint = f" Did you mean `/psoas {suggestion}`?" if suggestion else ""
-    listing = build_list(library)
+    listing = cached(build_list, library)
     intro = _section(
         f"I don't know {echo(typed)}.{hint} Here is what I can show you, or try `/psoas help`."
     )
@@ -372,7 +368,7 @@ def build_modal(message: Message) -> dict[str, Any]:
 
 
 def library_blocks(library: Library) -> list[dict[str, Any]]:
-    return build_list(library).blocks
+    return cached(build_list, library).blocks
 
 
 STOPPED_REASONS = {
