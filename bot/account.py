@@ -13,13 +13,13 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import store
 from bot.commands import Change, TurnOn
 from bot.database import Database
-from bot.models import Workspace
+from bot.models import NudgeLog, Workspace
 from bot.preferences import Preferences, Rejected, apply_change, zone_or_utc
 from bot.schedule import DndStatus
 
@@ -136,10 +136,11 @@ def mark_deactivated(db: Database, who: Who) -> bool:
 def forget_workspace(db: Database, team_id: str) -> bool:
     """Uninstalled or revoked: delete the workspace and, by cascade, everyone's rows in it."""
     with db.session() as session:
+        session.execute(delete(NudgeLog).where(NudgeLog.team_id == team_id))
         workspace = session.get(Workspace, team_id)
         if workspace is None:
             return False
-        session.delete(workspace)
+        session.delete(workspace)  # people and their completions go by cascade
         return True
 
 

@@ -128,11 +128,12 @@ def answer_nudge(
                 .values(answer=answer, answered_at=now)
                 .execution_options(synchronize_session=False)
             )
+            person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
+            if person is None:  # forgotten: `forget me` deletes the log too, so rarely here
+                return Answer("unknown")
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 session.refresh(row)
                 return Answer("already", previous=row.answer)
-            person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
-            assert person is not None  # the log row's foreign key guarantees it
             if answer == "done":
                 _add_completion(
                     session, person, now=now, exercise=exercise, source="nudge",

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select, text, update
@@ -106,47 +106,66 @@ _RESCHEDULE = (
     .where(_people.c.team_id == bindparam("b_team"), _people.c.user_id == bindparam("b_user"))
     .values(next_slot_at=bindparam("b_slot"), next_nudge_at=bindparam("b_send"))
 )
+# Columns travel as comma-joined text split by the server: Slack ids never hold a comma,
+# instants go as epoch microseconds. Binding Python lists as arrays instead costs more in
+# the driver's array quoting than the whole statement costs the database.
+_PG_ROWS = """
+    unnest(string_to_array(:teams, ','), string_to_array(:users, ','),
+           string_to_array(:slots, ','), string_to_array(:sends, ','))
+    AS raw(team_id, user_id, slot_us, send_us)
+"""
+_PG_INSTANT = "to_timestamp(NULLIF(raw.{0}, '')::bigint / 1000000.0)"
 _PG_RESCHEDULE = text(
-    """
-    UPDATE people AS p SET next_slot_at = v.slot_at, next_nudge_at = v.send_at
-    FROM unnest(CAST(:teams AS text[]), CAST(:users AS text[]),
-                CAST(:slots AS timestamptz[]), CAST(:sends AS timestamptz[]))
-         AS v(team_id, user_id, slot_at, send_at)
-    WHERE p.team_id = v.team_id AND p.user_id = v.user_id
+    f"""
+    UPDATE people AS p
+    SET next_slot_at = {_PG_INSTANT.format("slot_us")},
+        next_nudge_at = {_PG_INSTANT.format("send_us")}
+    FROM {_PG_ROWS}
+    WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id
     """
 )
 _PG_CLAIM = text(
-    """
+    f"""
     INSERT INTO nudge_log
         (team_id, user_id, kind, slot_at, send_at, status, attempts, claimed_at, claimed_by)
-    SELECT v.team_id, v.user_id, 'nudge', v.slot_at, v.send_at, 'claimed', 1, :now, :worker
-    FROM unnest(CAST(:teams AS text[]), CAST(:users AS text[]),
-                CAST(:slots AS timestamptz[]), CAST(:sends AS timestamptz[]))
-         AS v(team_id, user_id, slot_at, send_at)
+    SELECT raw.team_id, raw.user_id, 'nudge', {_PG_INSTANT.format("slot_us")},
+           {_PG_INSTANT.format("send_us")}, 'claimed', 1, :now, :worker
+    FROM {_PG_ROWS}
     ON CONFLICT DO NOTHING
     RETURNING id, team_id, user_id, slot_at
     """
 )
 
 
+def _joined(values: list[Any]) -> str:
+    return ",".join(values)
+
+
+def _micros(instants: list[datetime | None]) -> str:
+    """Epoch microseconds, exact (no float rounding), empty for None."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return ",".join(
+        "" if i is None else str((i - epoch) // timedelta(microseconds=1)) for i in instants
+    )
+
+
 def _write_claims_postgresql(
     session: Session,
-    updates: list[dict[str, object]],
-    claims: list[dict[str, object]],
+    updates: list[dict[str, Any]],
+    claims: list[dict[str, Any]],
     *,
     now: datetime,
     worker: str,
 ) -> list[Row[Any]]:
-    """Two statements for any batch: arrays through unnest rather than one bind per value,
-    which is what keeps a 2,000-row claim cheap on PostgreSQL."""
+    """Two statements for any batch size, which keeps a 2,000-row claim cheap."""
     if updates:
         session.execute(
             _PG_RESCHEDULE,
             {
-                "teams": [u["b_team"] for u in updates],
-                "users": [u["b_user"] for u in updates],
-                "slots": [u["b_slot"] for u in updates],
-                "sends": [u["b_send"] for u in updates],
+                "teams": _joined([u["b_team"] for u in updates]),
+                "users": _joined([u["b_user"] for u in updates]),
+                "slots": _micros([u["b_slot"] for u in updates]),
+                "sends": _micros([u["b_send"] for u in updates]),
             },
         )
     if not claims:
@@ -154,15 +173,15 @@ def _write_claims_postgresql(
     result = session.execute(
         _PG_CLAIM,
         {
-            "teams": [c["team_id"] for c in claims],
-            "users": [c["user_id"] for c in claims],
-            "slots": [c["slot_at"] for c in claims],
-            "sends": [c["send_at"] for c in claims],
+            "teams": _joined([c["team_id"] for c in claims]),
+            "users": _joined([c["user_id"] for c in claims]),
+            "slots": _micros([c["slot_at"] for c in claims]),
+            "sends": _micros([c["send_at"] for c in claims]),
             "now": now,
             "worker": worker,
         },
     )
-    return list(result.all())
+    return list(result.all())  # psycopg gives timestamptz back timezone-aware
 
 
 # What a claim reads of each due person: their preferences, DND and stored next nudge.
@@ -328,7 +347,9 @@ def reclaim_stale(
             summary = None
             if row.kind == "summary":
                 person = store.find_person(session, team_id=row.team_id, user_id=row.user_id)
-                assert person is not None  # the log row's foreign key guarantees it
+                if person is None:  # forgotten meanwhile
+                    row.status, row.finished_at = "abandoned", now
+                    continue
                 summary = _summary(session, person, now, library)
             resend.append(
                 Claimed(row.id, row.team_id, row.user_id, row.slot_at, summary, resend=True)

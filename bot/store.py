@@ -9,7 +9,7 @@ from sqlalchemy import Row, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.models import Base, Person, Workspace
+from bot.models import Base, NudgeLog, Person, Workspace
 from bot.preferences import Preferences, days_to_mask, mask_to_days
 from bot.schedule import DndStatus, DndWindow, dnd_windows, next_nudge, next_summary
 
@@ -97,6 +97,9 @@ def update_timezone(
 
 def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
     """Delete every row about this person in this workspace; the number of rows deleted."""
+    session.execute(
+        delete(NudgeLog).where(NudgeLog.team_id == team_id, NudgeLog.user_id == user_id)
+    )
     result = session.execute(
         delete(Person).where(Person.team_id == team_id, Person.user_id == user_id)
     )
