@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
@@ -33,6 +34,19 @@ SORRY = build_notice(
     "Please try again in a minute.",
     "Sorry, something went wrong on my side and nothing was changed. Try again in a minute.",
 )
+
+
+class _QuietTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN by itself and warns that our client (which carries that
+    same token, plus SLACK_API_URL) wins over it: true, expected, and confusing in a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_bolt_logger = logging.getLogger("slack_bolt.App")
+if not any(isinstance(f, _QuietTokenNotice) for f in _bolt_logger.filters):
+    _bolt_logger.addFilter(_QuietTokenNotice())
 
 
 def build_app(

@@ -69,3 +69,5 @@ def configure(*, secrets: Iterable[str] = (), json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # APScheduler says "job executed" every tick; the bot logs a pass only when it did work.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
