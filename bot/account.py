@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from slack_sdk import WebClient
@@ -54,7 +54,15 @@ def read_preferences(db: Database, who: Who) -> Preferences | None:
     try:
         with db.session() as session:
             person = store.find_person(session, team_id=who.team_id, user_id=who.user_id)
-            return store.to_preferences(person) if person else None
+            if person is None:
+                return None
+            workspace = session.get(Workspace, who.team_id)
+            paused = (
+                workspace.inactive_reason or "inactive"
+                if workspace and not workspace.active
+                else None
+            )
+            return replace(store.to_preferences(person), workspace_paused=paused)
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(type(exc).__name__) from exc
 

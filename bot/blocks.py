@@ -383,7 +383,12 @@ STOPPED_REASONS = {
 def settings_lines(prefs: Preferences, now: datetime) -> list[str]:
     """Each setting in the person's own time, one line each."""
     zone = prefs.zone
-    if prefs.stopped_reason:
+    if prefs.workspace_paused and prefs.opted_in:
+        state = (
+            f"*paused for the whole workspace*: Slack refused my token "
+            f"({escape(prefs.workspace_paused)}). A workspace admin needs to reinstall the app"
+        )
+    elif prefs.stopped_reason:
         reason = STOPPED_REASONS.get(prefs.stopped_reason, prefs.stopped_reason)
         state = f"*stopped*: {reason}. `/psoas on` starts them again"
     else:
@@ -399,7 +404,7 @@ def settings_lines(prefs: Preferences, now: datetime) -> list[str]:
         lines.append(f"Snoozed until {fmt_local(prefs.snoozed_until, zone, now)}")
     lines.append(f"Weekly summary: {'on' if prefs.weekly_summary else 'off'}")
     lines.append(f"Time zone: {escape(prefs.tz)} (from your Slack profile)")
-    if prefs.opted_in and not prefs.stopped_reason:
+    if prefs.opted_in and not prefs.stopped_reason and not prefs.workspace_paused:
         next_at = prefs.next_nudge_at
         when = fmt_local(next_at, zone, now) if next_at else "none in the next three weeks"
         lines.append(f"Next nudge: {when}")

@@ -42,6 +42,8 @@ class Preferences:
     weekly_summary: bool = True
     # Not a preference but what follows from them: when the engine will nudge next.
     next_nudge_at: datetime | None = None
+    # Why the whole workspace is paused (Slack refused the bot's token), if it is.
+    workspace_paused: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from bot import account, activity, ids
 from bot.account import Who
+from bot.blocks import settings_lines
 from bot.commands import SetHours, SetInterval, SetQuiet, SetWeeklySummary, TurnOn
 from bot.content import Library
 from bot.database import Database
@@ -207,6 +208,12 @@ def test_a_revoked_token_stops_that_workspace_only(
     report = run_tick(db, per_team, library, now=utc(2026, 11, 25, 10))
     assert report.outcomes == {"sent": 1, "workspace:token_revoked": 1}
     assert run_tick(db, per_team, library, now=utc(2026, 11, 25, 11)).due == 1
+    # `status` there says why nothing comes, and who can fix it.
+    paused = account.read_preferences(db, Who("T_REVOKED", "U1"))
+    lines = " ".join(settings_lines(paused, utc(2026, 11, 25, 11)))
+    assert "paused for the whole workspace" in lines and "token_revoked" in lines
+    assert "Next nudge" not in lines
+    assert account.read_preferences(db, Who("T_OK", "U1")).workspace_paused is None
 
 
 def test_changing_hours_reschedules_the_next_nudge(db: Database) -> None:
