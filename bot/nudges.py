@@ -33,7 +33,7 @@ from bot.content import Library
 from bot.database import Database
 from bot.metrics import DUE_BACKLOG, NUDGES_FAILED, NUDGES_MISSED, NUDGES_SENT, TICK_SECONDS
 from bot.models import NudgeLog, Person, Workspace
-from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary, still_wanted
+from bot.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary, summary_time
 from bot.sender import Outcome, Outgoing, Sender
 
 log = logging.getLogger(__name__)
@@ -290,9 +290,15 @@ def claim_summaries(
             assert slot is not None
             prefs = store.to_preferences(person)
             person.next_summary_at = next_summary(prefs, after=now)
-            # Like a nudge, never in quiet hours, while snoozed or in Do Not Disturb.
-            in_dnd = any(w.covers(slot) for w in store.dnd_of(person, now))
-            if now - slot >= SUMMARY_GRACE or not still_wanted(prefs, Nudge(slot, slot)) or in_dnd:
+            if now - slot >= SUMMARY_GRACE:
+                continue  # missed during downtime: next week's comes as usual
+            # Like a nudge, never in quiet hours, while snoozed or in Do Not Disturb: wait
+            # for them to end, later the same day, or skip this week.
+            when = summary_time(prefs, slot, dnd=store.dnd_of(person, now))
+            if when is None:
+                continue
+            if when > slot:
+                person.next_summary_at = when
                 continue
             inserted = _insert_claims(
                 session,

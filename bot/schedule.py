@@ -167,6 +167,25 @@ def next_summary(prefs: Preferences, *, after: datetime) -> datetime | None:
     return None
 
 
+SUMMARY_STEP = timedelta(minutes=15)
+
+
+def summary_time(
+    prefs: Preferences, slot: datetime, *, dnd: Sequence[DndWindow] = ()
+) -> datetime | None:
+    """When a weekly summary due at `slot` can go: at once, or later the same local day
+    once quiet hours, a snooze or Do Not Disturb are over; None if not that day."""
+    if not prefs.opted_in or prefs.stopped_reason:
+        return None
+    day = slot.astimezone(prefs.zone).date()
+    candidate = slot
+    while candidate.astimezone(prefs.zone).date() == day:
+        if not _blocked(prefs, candidate) and not any(w.covers(candidate) for w in dnd):
+            return candidate
+        candidate += SUMMARY_STEP
+    return None
+
+
 def upcoming(prefs: Preferences, *, now: datetime, dnd: Sequence[DndWindow] = ()) -> Nudge | None:
     """What `status` shows: the next nudge at or after `now`."""
     return next_nudge(prefs, after=now - timedelta(microseconds=1), dnd=dnd)

@@ -368,10 +368,16 @@ def test_a_deactivated_account_stops_its_nudges(db: Database, app, library) -> N
     assert prefs.stopped_reason == "account_inactive" and prefs.next_nudge_at is None
 
 
-def test_no_weekly_summary_in_quiet_hours(
+def test_a_weekly_summary_waits_for_quiet_hours_to_end(
     db: Database, sender: Sender, library: Library, standin: SlackStandIn
 ) -> None:
     who = Who("T1", "U1")
     opt_in(db, who, "UTC", utc(2026, 11, 23, 8), SetQuiet(time(15, 30), time(17)))
     run_tick(db, sender, library, now=utc(2026, 11, 27, 16))
+    assert summaries(standin) == []  # not in quiet hours...
+    run_tick(db, sender, library, now=utc(2026, 11, 27, 16, 45))
     assert summaries(standin) == []
+    run_tick(db, sender, library, now=utc(2026, 11, 27, 17))
+    assert len(summaries(standin)) == 1  # ...but as soon as they end
+    run_tick(db, sender, library, now=utc(2026, 11, 27, 17, 15))
+    assert len(summaries(standin)) == 1
