@@ -52,17 +52,7 @@ def _add_completion(
         "source": source,
         "dedupe_key": key[:120],
     }
-    before = session.execute(
-        select(Completion.id).where(
-            Completion.team_id == person.team_id,
-            Completion.user_id == person.user_id,
-            Completion.dedupe_key == values["dedupe_key"],
-        )
-    ).first()
-    if before is not None:
-        return False
-    store.insert_ignoring_duplicates(session, Completion, values)
-    return True
+    return store.insert_ignoring_duplicates(session, Completion, values)
 
 
 def record_completion(

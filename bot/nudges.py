@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import activity, store
@@ -88,13 +87,9 @@ def _insert_claims(session: Session, rows: list[dict[str, object]]) -> list[Row[
     returned: whoever inserted it first owns that nudge."""
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = NudgeLog.__table__
-    statement = (
-        insert(table)
-        .on_conflict_do_nothing()
-        .returning(table.c.id, table.c.team_id, table.c.user_id, table.c.slot_at)
+    statement = store.insert_ignoring(session, table).returning(
+        table.c.id, table.c.team_id, table.c.user_id, table.c.slot_at
     )
     return list(session.execute(statement, rows).all())
 

@@ -14,11 +14,20 @@ from bot.preferences import Preferences, days_to_mask, mask_to_days
 from bot.schedule import DndStatus, DndWindow, dnd_windows, next_nudge, next_summary
 
 
-def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict[str, Any]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING: two first requests at once must not collide."""
+def insert_ignoring(session: Session, target: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in this session's dialect (PostgreSQL or SQLite)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    return insert(target).on_conflict_do_nothing()
+
+
+def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
+    """Insert unless the row is already there (two first requests at once must not collide);
+    True if this call inserted it."""
+    # RETURNING, not rowcount: with psycopg, SQLAlchemy reports -1 for these inserts.
+    key = next(iter(model.__table__.primary_key.columns))
+    statement = insert_ignoring(session, model).values(**values).returning(key)
+    return session.execute(statement).first() is not None
 
 
 def to_preferences(person: Person | Row[Any]) -> Preferences:
