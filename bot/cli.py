@@ -15,14 +15,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
 from bot import logs
-from bot.content import ContentError, Library, load_library
-from bot.database import Database, current_revision, head_revision, is_sqlite_file, upgrade
-from bot.installations import bot_token_finder, parse_keys, rotate_tokens
-from bot.nudges import run_tick
-from bot.sender import Sender
+from bot.core.content import ContentError, Library, load_library
+from bot.data.database import Database
+from bot.data.installations import bot_token_finder, parse_keys, rotate_tokens
+from bot.data.schema import current_revision, head_revision, is_sqlite_file, upgrade
+from bot.engine.sender import Sender
+from bot.engine.tick import run_tick
 from bot.settings import (
     Settings,
     SettingsError,
+    load_content_settings,
     load_database_settings,
     load_settings,
     secrets_of,
@@ -65,9 +67,8 @@ def _stop_on_sigterm() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.app import build_app
-    from bot.server import make_server
-    from bot.web import WebApp
+    from bot.slack.app import build_app
+    from bot.slack.wsgi import WebApp, make_server
 
     settings = _settings()
     database = Database(settings.database_url)
@@ -106,14 +107,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _reactivate_single_workspace(settings: Settings, database: Database) -> None:
-    from bot.account import reactivate_workspaces
+    from bot.data.workspaces import reactivate_workspaces
 
     if settings.slack_client_id is None and reactivate_workspaces(database):
         log.info("nudges resumed for a workspace stopped by an auth error; the token is retried")
 
 
 def make_sender(settings: Settings, database: Database) -> Sender:
-    from bot.app import installation_store
+    from bot.slack.app import installation_store
 
     store = installation_store(settings, database)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -226,7 +227,8 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_content_check(args: argparse.Namespace) -> int:
-    library = load_library(args.content_dir)
+    content_dir = args.content_dir or load_content_settings().content_dir
+    library = load_library(content_dir)
     print(f"content OK: {len(library.exercises)} exercises ({', '.join(library.slugs)})")
     return 0
 
@@ -254,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     content = commands.add_parser("content", help="work with the exercise content")
     content_commands = content.add_subparsers(dest="content_command", required=True)
     check = content_commands.add_parser("check", help="validate content/ without starting")
-    check.add_argument("--content-dir", default=None, help="folder to check (default content/)")
+    check.add_argument(
+        "--content-dir", default=None, help="folder to check (default: CONTENT_DIR, else content/)"
+    )
     check.set_defaults(func=cmd_content_check)
     return parser
 

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.core.content import DEFAULT_CONTENT_DIR
+
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 
 
@@ -21,10 +23,17 @@ DEFAULT_DATABASE_URL = "sqlite:///psoas-bot.db"
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-class DatabaseSettings(BaseSettings):
-    """What `psoas-bot migrate` and `tick` need: no Slack secrets."""
+class ContentSettings(BaseSettings):
+    """What `psoas-bot content check` needs: where the exercise library is."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # The exercise library (`CONTENT_DIR`); the checkout's `content/` unless set.
+    content_dir: Path = DEFAULT_CONTENT_DIR
+
+
+class DatabaseSettings(ContentSettings):
+    """What `psoas-bot migrate` and `tick` need: no Slack secrets."""
 
     database_url: str = DEFAULT_DATABASE_URL
 
@@ -49,7 +58,6 @@ class Settings(DatabaseSettings):
     slack_client_secret: SecretStr | None = None
     slack_api_url: str = SLACK_DEFAULT_API_URL
     port: int = Field(default=3000, ge=1, le=65535)
-    content_dir: Path | None = None
     # Largest request body accepted on /slack/events; Slack's payloads are far smaller.
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     server_threads: int = Field(default=8, ge=1, le=256)
@@ -82,7 +90,7 @@ class Settings(DatabaseSettings):
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from bot.installations import parse_keys
+            from bot.data.installations import parse_keys
 
             parse_keys(value.get_secret_value())  # ValueError names what is wrong
         return value
@@ -118,6 +126,10 @@ def _read(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
             reason = "is not set" if error["type"] == "missing" else f"is invalid: {error['msg']}"
             problems.append(f"{name} {reason}")
         raise SettingsError("; ".join(problems)) from None
+
+
+def load_content_settings(**overrides: object) -> ContentSettings:
+    return _read(ContentSettings, overrides)
 
 
 def load_database_settings(**overrides: object) -> DatabaseSettings:

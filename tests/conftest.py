@@ -12,13 +12,14 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.exc import OperationalError
 
-from bot.app import build_app
-from bot.content import Library, load_library
-from bot.database import Database, upgrade
-from bot.installations import OAUTH_METADATA
-from bot.models import Base
+from bot.core.content import Library, load_library
+from bot.data.database import Database
+from bot.data.installations import OAUTH_METADATA
+from bot.data.models import Base
+from bot.data.schema import upgrade
 from bot.settings import Settings, load_settings
-from bot.web import WebApp
+from bot.slack.app import build_app
+from bot.slack.wsgi import WebApp
 from tests.support.serving import BackgroundServer
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET, command_body, signed_headers
 from tests.support.standin import SlackStandIn

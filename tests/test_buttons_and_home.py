@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import ids
-from bot.content import Library
+from bot.core.content import Library
 from tests.conftest import RunningBot
 from tests.support.slack import (
     action_body,

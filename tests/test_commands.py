@@ -8,31 +8,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.commands import (
-    SETTINGS_COMMANDS,
+from bot.core.changes import (
     ClearQuiet,
-    DidYouMean,
-    ForgetMe,
-    Invalid,
     SetDays,
     SetHours,
     SetInterval,
     SetQuiet,
-    ShowExercise,
-    ShowHelp,
-    ShowList,
-    ShowRandom,
-    ShowStatus,
     SnoozeFor,
     SnoozeOff,
     SnoozeUntilTomorrow,
     TurnOff,
     TurnOn,
+)
+from bot.core.content import Library
+from bot.core.grammar import (
+    DidYouMean,
+    ForgetMe,
+    Invalid,
+    ShowExercise,
+    ShowHelp,
+    ShowList,
+    ShowRandom,
+    ShowStatus,
     Unknown,
     parse_command,
 )
-from bot.content import Library
-from bot.replies import reply_to
+from bot.render.answers import ContentCommand, reply_to
 from tests.support.slack import assert_valid_message
 
 
@@ -148,10 +149,11 @@ def test_bad_values_say_what_was_wrong_and_the_right_form(
     assert isinstance(command, Invalid)
     assert says in command.problem
     assert command.typed == text
-    assert "/psoas" in command.usage
     message = reply_to(command, library)
     assert_valid_message(message.as_kwargs())
     assert text.split()[0] in message.blocks[0]["text"]["text"]
+    # The right form of the same setting follows what was wrong.
+    assert f"`/psoas {command.topic}" in message.blocks[1]["text"]["text"]
 
 
 def test_unknown_words_stay_unknown(library: Library) -> None:
@@ -163,7 +165,7 @@ def test_unknown_words_stay_unknown(library: Library) -> None:
 @given(st.text(max_size=300))
 def test_no_text_makes_the_parser_or_the_reply_raise(library: Library, text: str) -> None:
     command = parse_command(text, library)
-    if not isinstance(command, SETTINGS_COMMANDS):
+    if isinstance(command, ContentCommand):
         assert_valid_message(reply_to(command, library).as_kwargs())
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import build_exercise
-from bot.content import DEFAULT_CONTENT_DIR, ContentError, Library, load_library
+from bot.core.content import DEFAULT_CONTENT_DIR, ContentError, Library, load_library
+from bot.render.exercise import build_exercise
 from tests.support.slack import assert_valid_message
 
 ARTICLE = Path(__file__).resolve().parents[2] / "shared" / "source" / "psoas-stretches-article.txt"

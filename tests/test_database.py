@@ -10,13 +10,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import OperationalError
 
-from bot import account, store
-from bot.account import DatabaseUnavailableError, Who
-from bot.commands import SetHours, TurnOn
-from bot.database import Database, current_revision, downgrade, head_revision, upgrade
-from bot.installations import OAUTH_METADATA
-from bot.models import Base, Person
-from bot.preferences import Preferences
+from bot.core.changes import SetHours, TurnOn
+from bot.core.preferences import Preferences
+from bot.data.database import Database, DatabaseUnavailableError
+from bot.data.installations import OAUTH_METADATA
+from bot.data.models import Base, Person
+from bot.data.people import Who, change_preferences, ensure_person, find_person, read_preferences
+from bot.data.schema import current_revision, downgrade, head_revision, upgrade
 
 
 def test_migrations_go_down_to_empty_and_back_to_head(database_url: str) -> None:
@@ -44,10 +44,10 @@ def test_datetimes_come_back_timezone_aware(db: Database) -> None:
     who = Who("T1", "U1")
     snooze_end = datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
     with db.session() as session:
-        person = store.ensure_person(session, team_id=who.team_id, user_id=who.user_id, tz="UTC")
+        person = ensure_person(session, team_id=who.team_id, user_id=who.user_id, tz="UTC")
         person.snoozed_until = snooze_end
     with db.session() as session:
-        person = store.find_person(session, team_id="T1", user_id="U1")
+        person = find_person(session, team_id="T1", user_id="U1")
         assert person.snoozed_until == snooze_end and person.snoozed_until.tzinfo is not None
         assert person.created_at.tzinfo is not None
         with pytest.raises(Exception, match="naive"):
@@ -60,30 +60,28 @@ def test_a_failure_mid_change_leaves_nothing_half_written(
 ) -> None:
     who = Who("T1", "U1")
     now = datetime(2026, 11, 25, 12, tzinfo=UTC)
-    account.change_preferences(db, who, TurnOn(), now=now, timezone_of=lambda: "Europe/London")
+    change_preferences(db, who, TurnOn(), now=now, timezone_of=lambda: "Europe/London")
 
     def write_half_then_fail(person: Person, prefs: Preferences) -> None:
         person.work_start = prefs.work_start  # the first half lands in the session...
         raise OperationalError("UPDATE people", {}, Exception("connection lost"))
 
-    monkeypatch.setattr(store, "write_preferences", write_half_then_fail)
+    monkeypatch.setattr("bot.data.people.write_preferences", write_half_then_fail)
     with pytest.raises(DatabaseUnavailableError):
-        account.change_preferences(
-            db, who, SetHours(time(7), time(15)), now=now, timezone_of=lambda: "UTC"
-        )
-    prefs = account.read_preferences(db, who)
+        change_preferences(db, who, SetHours(time(7), time(15)), now=now, timezone_of=lambda: "UTC")
+    prefs = read_preferences(db, who)
     assert prefs is not None and prefs.work_start == time(9) and prefs.opted_in
 
 
 def test_two_first_requests_at_once_make_one_row(db: Database) -> None:
     with db.session() as session:
-        store.ensure_person(session, team_id="T1", user_id="U1", tz="UTC")
-        store.ensure_person(session, team_id="T1", user_id="U1", tz="Asia/Tokyo")
+        ensure_person(session, team_id="T1", user_id="U1", tz="UTC")
+        ensure_person(session, team_id="T1", user_id="U1", tz="Asia/Tokyo")
     with db.session() as session:
-        assert store.find_person(session, team_id="T1", user_id="U1").tz == "UTC"
+        assert find_person(session, team_id="T1", user_id="U1").tz == "UTC"
 
 
 def test_unreachable_database_is_reported_as_unavailable() -> None:
     down = Database("postgresql+psycopg://psoas@127.0.0.1:1/psoas")
     with pytest.raises(DatabaseUnavailableError):
-        account.read_preferences(down, Who("T1", "U1"))
+        read_preferences(down, Who("T1", "U1"))

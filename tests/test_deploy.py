@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from bot.cli import build_parser, cmd_migrate, cmd_run
 from bot.settings import Settings
-from bot.web import HEALTH_PATH, WebApp
+from bot.slack.wsgi import HEALTH_PATH, WebApp
 from tests.support.serving import BackgroundServer
 
 ROOT = Path(__file__).resolve().parent.parent

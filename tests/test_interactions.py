@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import account, ids
-from bot.account import Who
-from bot.commands import TurnOn
-from bot.database import Database
-from bot.models import Completion, Person
-from bot.nudges import run_tick
-from bot.sender import Sender
+from bot import ids
+from bot.core.changes import TurnOn
+from bot.data.database import Database
+from bot.data.models import Completion, Person
+from bot.data.people import Who, change_preferences, forget, read_preferences
+from bot.engine.sender import Sender
+from bot.engine.tick import run_tick
 from tests.conftest import Clock, RunningBot
 from tests.support.slack import (
     BOT_TOKEN,
@@ -43,7 +43,7 @@ def completions(db: Database, who: Who = WHO) -> int:
 @pytest.fixture
 def nudge(bot: RunningBot, db: Database, library, clock: Clock) -> dict:
     """A real nudge DM for U0001 at 10:00 UTC, as the engine sent it to the stand-in."""
-    account.change_preferences(db, WHO, TurnOn(), now=WEDNESDAY_0930, timezone_of=lambda: "UTC")
+    change_preferences(db, WHO, TurnOn(), now=WEDNESDAY_0930, timezone_of=lambda: "UTC")
     sender = Sender(api_url=bot.standin.api_url, token_for=lambda _: BOT_TOKEN)
     ten = WEDNESDAY_0930 + timedelta(minutes=30)
     assert run_tick(db, sender, library, now=ten).sent == 1
@@ -86,7 +86,7 @@ def test_done_counts_once_and_updates_the_nudge_in_place(bot, nudge, db) -> None
 def test_snooze_an_hour_from_the_nudge(bot, nudge, db, clock) -> None:
     [update] = press(bot, nudge, ids.ACTION_NUDGE_SNOOZE_HOUR)
     assert "Snoozed until today 11:02" in update.args["text"]
-    assert account.read_preferences(db, WHO).snoozed_until == clock.fixed + timedelta(hours=1)
+    assert read_preferences(db, WHO).snoozed_until == clock.fixed + timedelta(hours=1)
     [again] = press(bot, nudge, ids.ACTION_NUDGE_SKIP_TODAY)
     assert "already answered" in again.args["text"]
     assert completions(db) == 0
@@ -95,7 +95,7 @@ def test_snooze_an_hour_from_the_nudge(bot, nudge, db, clock) -> None:
 def test_skip_today_snoozes_until_local_midnight(bot, nudge, db) -> None:
     [update] = press(bot, nudge, ids.ACTION_NUDGE_SKIP_TODAY)
     assert "Skipped for today" in update.args["text"]
-    prefs = account.read_preferences(db, WHO)
+    prefs = read_preferences(db, WHO)
     assert prefs.snoozed_until == datetime(2026, 11, 26, tzinfo=UTC)
     assert prefs.next_nudge_at == datetime(2026, 11, 26, 10, tzinfo=UTC)
 
@@ -117,10 +117,10 @@ def test_a_click_from_another_workspace_is_rejected(bot, nudge, db) -> None:
 
 
 def test_a_click_after_forget_me_stores_nothing(bot, nudge, db) -> None:
-    account.forget(db, WHO)
+    forget(db, WHO)
     [reply] = press(bot, nudge, ids.ACTION_NUDGE_DONE)
     assert "can't find this nudge" in reply.args["text"]
-    assert account.read_preferences(db, WHO) is None and completions(db) == 0
+    assert read_preferences(db, WHO) is None and completions(db) == 0
 
 
 def exercise_click(bot: RunningBot, action_id: str, value: str, ts: str = "1.0001") -> list:
@@ -229,7 +229,7 @@ def test_forget_me_deletes_completions_too(bot, db) -> None:
     bot.command("on")
     exercise_click(bot, ids.ACTION_DID_IT, "march")
     assert completions(db) == 1
-    account.forget(db, WHO)
+    forget(db, WHO)
     assert completions(db) == 0
 
 

@@ -10,8 +10,8 @@ import yaml
 from slack_bolt import App
 
 from bot import ids
-from bot.listeners.commands import COMMANDS
-from bot.listeners.events import EVENTS
+from bot.slack.listeners.commands import COMMANDS
+from bot.slack.listeners.events import EVENTS
 from tests.conftest import dispatch
 from tests.support.slack import event_body
 

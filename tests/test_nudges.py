@@ -11,16 +11,18 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import account, activity, ids
-from bot.account import Who
-from bot.blocks import settings_lines
-from bot.commands import SetHours, SetInterval, SetQuiet, SetWeeklySummary, TurnOn
-from bot.content import Library
-from bot.database import Database
-from bot.models import NudgeLog, Person
-from bot.nudges import claim_due, outgoing, run_tick
-from bot.schedule import DndStatus
-from bot.sender import Outcome, Sender
+from bot import ids
+from bot.core.changes import SetHours, SetInterval, SetQuiet, SetWeeklySummary, TurnOn
+from bot.core.content import Library
+from bot.core.schedule import DndStatus
+from bot.data.activity import record_completion
+from bot.data.database import Database
+from bot.data.models import NudgeLog, Person
+from bot.data.people import Who, change_preferences, forget, read_preferences, record_dnd
+from bot.engine.claims import claim_due
+from bot.engine.sender import Outcome, Sender
+from bot.engine.tick import render_claim, run_tick
+from bot.render.settings import settings_lines
 from tests.support.slack import BOT_TOKEN, assert_valid_message
 from tests.support.standin import SlackStandIn, error, rate_limited
 
@@ -42,7 +44,7 @@ def sender(standin: SlackStandIn) -> Sender:
 
 def opt_in(db: Database, who: Who, tz: str, now: datetime, *changes) -> None:
     for change in (TurnOn(), *changes):
-        result = account.change_preferences(db, who, change, now=now, timezone_of=lambda: tz)
+        result = change_preferences(db, who, change, now=now, timezone_of=lambda: tz)
         assert not hasattr(result, "problem"), result
 
 
@@ -56,7 +58,7 @@ def test_a_simulated_day_in_four_time_zones(
     opt_in(db, Who("T2", "U_LHI"), "Australia/Lord_Howe", start)
     # New York's Do Not Disturb, 12:00-12:30 every day (17:00-17:30 UTC).
     dnd = DndStatus(start=utc(2026, 11, 25, 17), end=utc(2026, 11, 25, 17, 30), snooze_until=None)
-    assert account.record_dnd(db, Who("T1", "U_NY"), dnd, now=start)
+    assert record_dnd(db, Who("T1", "U_NY"), dnd, now=start)
 
     sent: dict[str, list[datetime]] = defaultdict(list)
     now = start
@@ -189,7 +191,7 @@ def test_account_inactive_stops_that_person_with_a_reason(
         ("U_GONE", "person"),
         ("U_HERE", "sent"),
     ]
-    prefs = account.read_preferences(db, Who("T1", "U_GONE"))
+    prefs = read_preferences(db, Who("T1", "U_GONE"))
     assert prefs.stopped_reason == "account_inactive"
     assert run_tick(db, sender, library, now=utc(2026, 11, 25, 11)).sent == 1  # only U_HERE
 
@@ -209,11 +211,11 @@ def test_a_revoked_token_stops_that_workspace_only(
     assert report.outcomes == {"sent": 1, "workspace:token_revoked": 1}
     assert run_tick(db, per_team, library, now=utc(2026, 11, 25, 11)).due == 1
     # `status` there says why nothing comes, and who can fix it.
-    paused = account.read_preferences(db, Who("T_REVOKED", "U1"))
+    paused = read_preferences(db, Who("T_REVOKED", "U1"))
     lines = " ".join(settings_lines(paused, utc(2026, 11, 25, 11)))
     assert "paused for the whole workspace" in lines and "token_revoked" in lines
     assert "Next nudge" not in lines
-    assert account.read_preferences(db, Who("T_OK", "U1")).workspace_paused is None
+    assert read_preferences(db, Who("T_OK", "U1")).workspace_paused is None
 
 
 def test_changing_hours_reschedules_the_next_nudge(db: Database) -> None:
@@ -230,7 +232,7 @@ def test_forget_me_removes_the_nudge_log_too(db: Database, sender, library, stan
     who = Who("T1", "U1")
     opt_in(db, who, "UTC", utc(2026, 11, 25, 9, 30))
     run_tick(db, sender, library, now=utc(2026, 11, 25, 10))
-    assert account.forget(db, who) == 1
+    assert forget(db, who) == 1
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(NudgeLog)) == 0
 
@@ -273,7 +275,7 @@ def test_weekly_summary_on_the_last_working_day_afternoon_once(
     who = Who("T1", "U1")
     opt_in(db, who, "Europe/London", utc(2026, 11, 23, 8))  # Monday
     for day in (23, 24, 25):
-        activity.record_completion(
+        record_completion(
             db, who, now=utc(2026, 11, day, 12), exercise="march", source="exercise",
             dedupe_key=f"m{day}", timezone_of=lambda: "UTC",
         )  # fmt: skip
@@ -283,7 +285,7 @@ def test_weekly_summary_on_the_last_working_day_afternoon_once(
     assert_valid_message(summary.args)
     assert "stretched 3 times" in summary.args["text"]
     assert "summary off" in str(summary.args["blocks"])
-    prefs = account.read_preferences(db, who)
+    prefs = read_preferences(db, who)
     assert prefs.weekly_summary
 
 
@@ -303,7 +305,7 @@ def test_a_crash_after_sending_but_before_recording_does_not_send_twice(
     opt_in(db, Who("T1", "U1"), "UTC", utc(2026, 11, 25, 9, 30))
     at_ten = utc(2026, 11, 25, 10)
     [claim], _, _ = claim_due(db, now=at_ten, worker="crashed-process")
-    sender.send_one(outgoing(claim, library))  # Slack got it; the process died right after
+    sender.send_one(render_claim(db, claim, library, now=at_ten))  # sent; then the process died
     report = run_tick(db, sender, library, now=at_ten + timedelta(minutes=3))
     assert (report.resent, report.sent) == (1, 1)  # recorded as sent, from the DM's history
     assert len(standin.calls_to("chat.postMessage")) == 1
@@ -320,11 +322,11 @@ def test_a_deferred_nudge_comes_as_soon_as_dnd_ends_early(
     dnd = DndStatus(
         start=utc(2026, 11, 25, 9, 45), end=utc(2026, 11, 25, 10, 20), snooze_until=None
     )
-    account.record_dnd(db, who, dnd, now=utc(2026, 11, 25, 9, 40))
-    assert account.read_preferences(db, who).next_nudge_at == utc(2026, 11, 25, 10, 20)
+    record_dnd(db, who, dnd, now=utc(2026, 11, 25, 9, 40))
+    assert read_preferences(db, who).next_nudge_at == utc(2026, 11, 25, 10, 20)
     assert run_tick(db, sender, library, now=utc(2026, 11, 25, 10, 5)).sent == 0
     ended = DndStatus(start=None, end=None, snooze_until=None)
-    account.record_dnd(db, who, ended, now=utc(2026, 11, 25, 10, 10))
+    record_dnd(db, who, ended, now=utc(2026, 11, 25, 10, 10))
     assert run_tick(db, sender, library, now=utc(2026, 11, 25, 10, 10)).sent == 1
 
 
@@ -364,7 +366,7 @@ def test_a_deactivated_account_stops_its_nudges(db: Database, app, library) -> N
     opt_in(db, who, "UTC", utc(2026, 11, 25, 9, 30))
     event = {"type": "user_change", "user": {"id": "U0001", "deleted": True, "tz": "UTC"}}
     assert dispatch(app, event_body(event), json_body=True).status == 200
-    prefs = account.read_preferences(db, who)
+    prefs = read_preferences(db, who)
     assert prefs.stopped_reason == "account_inactive" and prefs.next_nudge_at is None
 
 

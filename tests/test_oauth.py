@@ -12,15 +12,19 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bot import account
-from bot.account import Who
-from bot.app import build_app
-from bot.commands import TurnOn
-from bot.database import Database
-from bot.installations import OAUTH_METADATA, EncryptedInstallationStore, parse_keys, rotate_tokens
-from bot.models import Person, Workspace
+from bot.core.changes import TurnOn
+from bot.data.database import Database
+from bot.data.installations import (
+    OAUTH_METADATA,
+    EncryptedInstallationStore,
+    parse_keys,
+    rotate_tokens,
+)
+from bot.data.models import Person, Workspace
+from bot.data.people import Who, change_preferences
 from bot.settings import Settings, load_settings
-from bot.web import WebApp
+from bot.slack.app import build_app
+from bot.slack.wsgi import WebApp
 from tests.support.serving import BackgroundServer
 from tests.support.slack import SIGNING_SECRET, command_body, event_body, signed_headers
 from tests.support.standin import SlackStandIn
@@ -151,9 +155,7 @@ def test_uninstall_and_revocation_delete_that_workspace_only(
     site.install("TSTAY", "xoxb-staying-token-2")
     now = datetime(2026, 11, 25, 9, tzinfo=UTC)
     for team in ("TGONE", "TSTAY"):
-        account.change_preferences(
-            db, Who(team, "U1"), TurnOn(), now=now, timezone_of=lambda: "UTC"
-        )
+        change_preferences(db, Who(team, "U1"), TurnOn(), now=now, timezone_of=lambda: "UTC")
     events = {
         "app_uninstalled": {"type": "app_uninstalled"},
         "tokens_revoked": {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},

@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from bot import account
-from bot.account import Who
-from bot.commands import TurnOn
-from bot.nudges import run_tick
-from bot.sender import Sender
+from bot.core.changes import TurnOn
+from bot.data.people import Who, change_preferences
+from bot.engine.sender import Sender
+from bot.engine.tick import run_tick
 from tests.conftest import RunningBot
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
 
@@ -32,7 +31,7 @@ def test_metrics_count_commands_nudges_and_the_backlog(bot: RunningBot, db, libr
     before = bot.session.get(bot.url + "/metrics").text
     bot.command("half-kneel")
     now = datetime(2026, 11, 25, 10, tzinfo=UTC)
-    account.change_preferences(
+    change_preferences(
         db, Who("T1", "U1"), TurnOn(), now=now - timedelta(minutes=30), timezone_of=lambda: "UTC"
     )
     sender = Sender(api_url=bot.standin.api_url, token_for=lambda _: BOT_TOKEN)

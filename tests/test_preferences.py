@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from bot.commands import SetHours, SetInterval, SnoozeFor, SnoozeUntilTomorrow, TurnOn
-from bot.preferences import Preferences, Rejected, apply_change, fmt_days, fmt_local
+from bot.core.changes import (
+    Rejected,
+    SetHours,
+    SetInterval,
+    SnoozeFor,
+    SnoozeUntilTomorrow,
+    TurnOn,
+    apply_change,
+)
+from bot.core.formatting import fmt_days, fmt_local
+from bot.core.preferences import Preferences
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
 

@@ -10,10 +10,10 @@ from slack_bolt import App
 from sqlalchemy import select
 
 from bot import ids
-from bot.app import build_app
-from bot.database import Database
-from bot.models import Person, Workspace
-from bot.preferences import mask_to_days
+from bot.core.preferences import mask_to_days
+from bot.data.database import Database
+from bot.data.models import Person, Workspace
+from bot.slack.app import build_app
 from tests.conftest import RunningBot, dispatch
 from tests.support.slack import (
     action_body,

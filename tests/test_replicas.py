@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import account
-from bot.account import Who
-from bot.commands import TurnOn
-from bot.database import Database
-from bot.models import NudgeLog, Person
+from bot.core.changes import TurnOn
+from bot.data.database import Database
+from bot.data.models import NudgeLog, Person
+from bot.data.people import Who, change_preferences
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
 from tests.support.standin import SlackStandIn
 
@@ -39,9 +38,7 @@ def due_now(db: Database, people: int) -> None:
     run on the real clock)."""
     now = datetime.now(UTC)
     for n in range(people):
-        account.change_preferences(
-            db, Who("T1", f"U{n:04d}"), TurnOn(), now=now, timezone_of=lambda: "UTC"
-        )
+        change_preferences(db, Who("T1", f"U{n:04d}"), TurnOn(), now=now, timezone_of=lambda: "UTC")
     slot = now - timedelta(seconds=30)
     with db.session() as session:
         session.execute(update(Person).values(next_slot_at=slot, next_nudge_at=slot))

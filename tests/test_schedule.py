@@ -10,16 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.preferences import Preferences
-from bot.schedule import (
-    DndStatus,
-    DndWindow,
-    catch_up,
-    dnd_windows,
-    next_nudge,
-    slots_on,
-    upcoming,
-)
+from bot.core.preferences import Preferences
+from bot.core.schedule import DndStatus, DndWindow, catch_up, dnd_windows, next_nudge, slots_on
 
 EVERY_DAY = frozenset(range(7))
 
@@ -123,8 +115,8 @@ def test_quiet_hours_at_lunch() -> None:
 
 def test_a_time_zone_change_moves_the_next_nudge() -> None:
     now = utc(2026, 11, 25, 12)
-    in_new_york = upcoming(prefs(tz="America/New_York"), now=now)
-    in_tokyo = upcoming(prefs(tz="Asia/Tokyo"), now=now)
+    in_new_york = next_nudge(prefs(tz="America/New_York"), after=now - timedelta(microseconds=1))
+    in_tokyo = next_nudge(prefs(tz="Asia/Tokyo"), after=now - timedelta(microseconds=1))
     assert in_new_york.slot == utc(2026, 11, 25, 15)  # 10:00 today in New York
     assert in_tokyo.slot == utc(2026, 11, 26, 1)  # 10:00 Thursday in Tokyo
 

@@ -54,7 +54,7 @@ def test_a_failing_listener_gives_a_short_apology(app: App, caplog, monkeypatch)
     def explode(*args, **kwargs):
         raise RuntimeError("boom in the core")
 
-    monkeypatch.setattr("bot.listeners.commands.psoas.parse_command", explode)
+    monkeypatch.setattr("bot.slack.listeners.commands.psoas.parse_command", explode)
     response = dispatch(app, command_body("half-kneel"))
     assert response.status == 200
     assert "Sorry, something went wrong" in response.body

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.content import Library
+from bot.core.content import Library
 from tests.conftest import RunningBot
 from tests.support.slack import assert_valid_message, command_body, signed_headers
 

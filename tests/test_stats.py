@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.stats import compute_stats
+from bot.core.stats import compute_stats
 
 WEEKDAYS = frozenset(range(5))
 

@@ -63,11 +63,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 from bot import store
-from bot.database import Database, upgrade
-from bot.models import NudgeLog, Person, Workspace
-from bot.nudges import claim_due
-from bot.preferences import Preferences, days_to_mask
-from bot.schedule import CATCH_UP_LIMIT, next_nudge
+from bot.core.preferences import Preferences, days_to_mask
+from bot.core.schedule import CATCH_UP_LIMIT, next_nudge
+from bot.data.database import Database
+from bot.data.models import NudgeLog, Person, Workspace
+from bot.data.schema import upgrade
+from bot.engine.claims import claim_due
 
 NOW = datetime(2026, 12, 2, 14, 0, 5, tzinfo=UTC)  # a Wednesday; 14:00 UTC was 5 s ago
 DUE = 2_000

@@ -61,9 +61,9 @@ def _web_app(kind: str, api_url: str, workdir: str) -> Any:
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
-    from bot.app import build_app
     from bot.settings import load_settings
-    from bot.web import WebApp
+    from bot.slack.app import build_app
+    from bot.slack.wsgi import WebApp
 
     if kind == "real":
         settings = load_settings(
@@ -125,7 +125,7 @@ class _ThreadProfiles:
 
 def serve(kind: str, conn: Connection, profile: bool) -> None:
     """Server process: stand-in Slack API, the app under test behind waitress, a control pipe."""
-    from bot.server import make_server
+    from bot.slack.wsgi import make_server
     from tests.support.standin import SlackStandIn
 
     # Under the closed-loop load waitress warns about its task queue on every burst.

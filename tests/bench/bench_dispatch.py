@@ -49,9 +49,9 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
 
-from bot.blocks import build_nudge
-from bot.content import load_library
-from bot.sender import Outcome, Outgoing, Sender
+from bot.core.content import load_library
+from bot.engine.sender import Outcome, Outgoing, Sender
+from bot.render.nudge import build_nudge
 from tests.support.standin import Call, SlackStandIn, rate_limited
 
 RATIO_TARGET = 1.15

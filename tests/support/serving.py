@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.server import make_server
-from bot.web import WebApp
+from bot.slack.wsgi import WebApp, make_server
 
 
 class BackgroundServer:

@@ -1,0 +1,66 @@
+"""Each person's nudge preferences as a value, and the small facts derived from them. Pure."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+WEEKDAYS = frozenset(range(5))
+
+
+@dataclass(frozen=True)
+class Preferences:
+    opted_in: bool = False
+    tz: str = "UTC"
+    work_start: time = time(9)
+    work_end: time = time(17)
+    work_days: frozenset[int] = WEEKDAYS
+    interval_minutes: int = 60
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    snoozed_until: datetime | None = None
+    stopped_reason: str | None = None
+    weekly_summary: bool = True
+    # Not a preference but what follows from them: when the engine will nudge next.
+    next_nudge_at: datetime | None = None
+    # Why the whole workspace is paused (Slack refused the bot's token), if it is.
+    workspace_paused: str | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_or_utc(self.tz)
+
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        return self.quiet_start, self.quiet_end
+
+    def snoozed_at(self, now: datetime) -> bool:
+        return self.snoozed_until is not None and now < self.snoozed_until
+
+
+@functools.lru_cache(maxsize=1024)
+def zone_or_utc(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def minutes_between(start: time, end: time) -> int:
+    return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+
+
+def days_to_mask(days: frozenset[int]) -> int:
+    return sum(1 << d for d in days)
+
+
+def mask_to_days(mask: int) -> frozenset[int]:
+    return frozenset(d for d in range(7) if mask & (1 << d))
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)

@@ -1,0 +1,237 @@
+"""When nudges happen: pure functions of (preferences, Do Not Disturb window, now).
+
+Slots are local wall-clock times, `work_start + k * interval` for k >= 1 while strictly
+before `work_end`, on working days. They are turned into instants with zoneinfo, so a DST
+day keeps every slot exactly once. A slot is skipped in quiet hours and while snoozed;
+inside a Do Not Disturb window it moves to the window's end if that comes before the next
+slot, else it is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from bot.core.preferences import Preferences
+
+# After downtime, a missed slot is still sent if it is under this old; older ones are dropped.
+CATCH_UP_LIMIT = timedelta(minutes=15)
+# Look this far ahead for the next slot: the longest snooze (14 days) plus a week of off days.
+HORIZON_DAYS = 22
+
+
+@dataclass(frozen=True)
+class DndWindow:
+    """A Slack Do Not Disturb window, as instants (start inclusive, end exclusive)."""
+
+    start: datetime
+    end: datetime
+
+    def covers(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+
+@dataclass(frozen=True)
+class DndStatus:
+    """What Slack says of a person's Do Not Disturb (dnd.info, or `dnd_updated_user`)."""
+
+    start: datetime | None  # the next scheduled window; it repeats daily
+    end: datetime | None
+    snooze_until: datetime | None  # a manual "pause notifications"
+
+    @classmethod
+    def from_slack(cls, payload: dict[str, object]) -> DndStatus:
+        def instant(key: str) -> datetime | None:
+            value = payload.get(key)
+            if isinstance(value, int | float) and value > 0:
+                return datetime.fromtimestamp(value, UTC)
+            return None
+
+        scheduled = bool(payload.get("dnd_enabled"))
+        snoozing = bool(payload.get("snooze_enabled"))
+        return cls(
+            start=instant("next_dnd_start_ts") if scheduled else None,
+            end=instant("next_dnd_end_ts") if scheduled else None,
+            snooze_until=instant("snooze_endtime") if snoozing else None,
+        )
+
+
+@dataclass(frozen=True)
+class Nudge:
+    slot: datetime  # the nominal slot, the key that makes each nudge unique
+    send_at: datetime  # when to send: the slot itself, or the end of a DND window
+
+
+def _to_instant(day: date, clock: time, prefs: Preferences) -> datetime:
+    # fold=0: in a repeated hour, the first occurrence; in a skipped hour, the wall time
+    # shifted forward by the gap, which is when a person would expect it.
+    local = datetime.combine(day, clock, tzinfo=prefs.zone)
+    return local.astimezone(UTC)
+
+
+def slots_on(prefs: Preferences, day: date) -> list[datetime]:
+    """The slot instants on one local date, in order, without duplicates."""
+    if day.weekday() not in prefs.work_days:
+        return []
+    start = prefs.work_start.hour * 60 + prefs.work_start.minute
+    end = prefs.work_end.hour * 60 + prefs.work_end.minute
+    instants: list[datetime] = []
+    for minute in range(start + prefs.interval_minutes, end, prefs.interval_minutes):
+        instant = _to_instant(day, time(minute // 60, minute % 60), prefs)
+        if not instants or instant > instants[-1]:
+            instants.append(instant)
+    return instants
+
+
+def in_quiet_hours(prefs: Preferences, instant: datetime) -> bool:
+    quiet = prefs.quiet
+    if quiet is None:
+        return False
+    local = instant.astimezone(prefs.zone).time().replace(tzinfo=None)
+    start, end = quiet
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end  # wraps midnight
+
+
+def slots_after(prefs: Preferences, after: datetime) -> Iterator[datetime]:
+    """Every slot strictly after `after`, in order, up to the horizon."""
+    first_day = after.astimezone(prefs.zone).date()
+    for offset in range(HORIZON_DAYS):
+        for slot in slots_on(prefs, first_day + timedelta(days=offset)):
+            if slot > after:
+                yield slot
+
+
+def _blocked(prefs: Preferences, instant: datetime) -> bool:
+    return in_quiet_hours(prefs, instant) or prefs.snoozed_at(instant)
+
+
+def end_of_dnd(instant: datetime, windows: Sequence[DndWindow]) -> datetime:
+    """`instant` itself when no window covers it, else when the covering windows end."""
+    moved = instant
+    while covering := [w for w in windows if w.covers(moved)]:
+        moved = max(w.end for w in covering)
+    return moved
+
+
+def _work_end_after(slot: datetime, prefs: Preferences) -> datetime:
+    """The end of the working day that `slot` belongs to."""
+    day = slot.astimezone(prefs.zone).date()
+    return _to_instant(day, prefs.work_end, prefs)
+
+
+def next_nudge(
+    prefs: Preferences, *, after: datetime, dnd: Sequence[DndWindow] = ()
+) -> Nudge | None:
+    """The first nudge whose slot is strictly after `after`, or None if nudges are off."""
+    if not prefs.opted_in or prefs.stopped_reason:
+        return None
+    slots = slots_after(prefs, after)
+    slot = next(slots, None)
+    while slot is not None:
+        following = next(slots, None)
+        if not _blocked(prefs, slot):
+            send_at = end_of_dnd(slot, dnd)
+            if send_at == slot or (
+                # Deferred: still before the next slot, and within that working day.
+                (following is None or send_at < following)
+                and send_at < _work_end_after(slot, prefs)
+                and not _blocked(prefs, send_at)
+            ):
+                return Nudge(slot, send_at)
+        slot = following
+    return None
+
+
+SUMMARY_LEAD = timedelta(hours=1)
+
+
+def next_summary(prefs: Preferences, *, after: datetime) -> datetime | None:
+    """The weekly summary: the last working day of each week, an hour before work ends
+    (16:00 for 09:00-17:00), strictly after `after`. None when it is off."""
+    if not (prefs.opted_in and prefs.weekly_summary and prefs.work_days) or prefs.stopped_reason:
+        return None
+    local_day = after.astimezone(prefs.zone).date()
+    last_weekday = max(prefs.work_days)
+    end = datetime.combine(local_day, prefs.work_end) - SUMMARY_LEAD
+    start = datetime.combine(local_day, prefs.work_start)
+    clock = max(end, start).time()
+    week_start = local_day - timedelta(days=local_day.weekday())
+    for week in range(3):
+        day = week_start + timedelta(days=7 * week + last_weekday)
+        instant = _to_instant(day, clock, prefs)
+        if instant > after:
+            return instant
+    return None
+
+
+SUMMARY_STEP = timedelta(minutes=15)
+
+
+def summary_time(
+    prefs: Preferences, slot: datetime, *, dnd: Sequence[DndWindow] = ()
+) -> datetime | None:
+    """When a weekly summary due at `slot` can go: at once, or later the same local day
+    once quiet hours, a snooze or Do Not Disturb are over; None if not that day."""
+    if not prefs.opted_in or prefs.stopped_reason:
+        return None
+    day = slot.astimezone(prefs.zone).date()
+    candidate = slot
+    while candidate.astimezone(prefs.zone).date() == day:
+        if not _blocked(prefs, candidate) and not any(w.covers(candidate) for w in dnd):
+            return candidate
+        candidate += SUMMARY_STEP
+    return None
+
+
+DAY = timedelta(days=1)
+
+
+def dnd_windows(
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    snooze_until: datetime | None,
+    now: datetime,
+    days: int = HORIZON_DAYS,
+) -> list[DndWindow]:
+    """Slack's DND as windows: the daily schedule repeated from its next known occurrence
+    (Slack reports only the next one), and a manual snooze from now until it ends."""
+    windows: list[DndWindow] = []
+    if start is not None and end is not None and end > start:
+        # Step back to the occurrence around `now`, then lay the daily schedule forward.
+        shift = max(0, (now - end) // DAY + 1) if end <= now else 0
+        first_start, first_end = start + shift * DAY, end + shift * DAY
+        if first_start - DAY < now < first_end - DAY:
+            first_start, first_end = first_start - DAY, first_end - DAY
+        windows += [DndWindow(first_start + k * DAY, first_end + k * DAY) for k in range(days)]
+    if snooze_until is not None and snooze_until > now:
+        windows.append(DndWindow(now, snooze_until))
+    return windows
+
+
+def still_wanted(prefs: Preferences, nudge: Nudge) -> bool:
+    """A stored nudge checked again against the settings as they are now: one saved a moment
+    before `off`, a snooze or new quiet hours is not sent."""
+    return bool(prefs.opted_in and not prefs.stopped_reason and not _blocked(prefs, nudge.slot))
+
+
+def catch_up(
+    prefs: Preferences,
+    due: Nudge,
+    *,
+    now: datetime,
+    dnd: Sequence[DndWindow] = (),
+) -> tuple[Nudge | None, Nudge | None]:
+    """What a pass does with a due person: (the nudge to send now, the one after it).
+
+    After downtime only the latest slot that has come due is worth sending, and only while
+    it is under CATCH_UP_LIMIT old; earlier missed slots are dropped. The next one is the
+    first after that latest slot, so a nudge deferred past `now` by DND is kept."""
+    latest = due
+    while (following := next_nudge(prefs, after=latest.slot, dnd=dnd)) and following.send_at <= now:
+        latest = following
+    fresh = now - latest.send_at < CATCH_UP_LIMIT and still_wanted(prefs, latest)
+    return (latest if fresh else None), following

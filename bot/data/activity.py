@@ -1,0 +1,192 @@
+"""Completions, nudge answers, stats and the data export: the database side of interactions.
+
+Like `people`, every function is scoped by the (team, user) of Slack's signed payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.core.changes import Change, apply_change
+from bot.core.preferences import Preferences
+from bot.core.stats import Stats, compute_stats
+from bot.data.database import Database, insert_ignoring_duplicates
+from bot.data.models import (
+    Base,
+    Completion,
+    CompletionSource,
+    LogKind,
+    NudgeAnswer,
+    NudgeLog,
+    Person,
+)
+from bot.data.people import (
+    Who,
+    ensure_person,
+    find_person,
+    reschedule_after_change,
+    to_preferences,
+    write_preferences,
+)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    new: bool  # False when this click had already been counted
+    stats: Stats
+
+
+def stats_for(session: Session, person: Person, now: datetime) -> Stats:
+    rows = session.execute(
+        select(Completion.local_day, Completion.exercise).where(
+            Completion.team_id == person.team_id, Completion.user_id == person.user_id
+        )
+    ).all()
+    prefs = to_preferences(person)
+    today = now.astimezone(prefs.zone).date()
+    return compute_stats([(r[0], r[1]) for r in rows], today=today, work_days=prefs.work_days)
+
+
+def _add_completion(
+    session: Session,
+    person: Person,
+    *,
+    now: datetime,
+    exercise: str | None,
+    source: CompletionSource,
+    key: str,
+) -> bool:
+    values = {
+        "team_id": person.team_id,
+        "user_id": person.user_id,
+        "done_at": now,
+        "local_day": now.astimezone(to_preferences(person).zone).date(),
+        "exercise": exercise,
+        "source": source,
+        "dedupe_key": key[:120],
+    }
+    return insert_ignoring_duplicates(session, Completion, values)
+
+
+def record_completion(
+    db: Database,
+    who: Who,
+    *,
+    now: datetime,
+    exercise: str | None,
+    source: CompletionSource,
+    dedupe_key: str,
+    timezone_of: Callable[[], str],
+) -> Recorded:
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
+        if person is None:
+            person = ensure_person(
+                session, team_id=who.team_id, user_id=who.user_id, tz=timezone_of()
+            )
+        new = _add_completion(
+            session, person, now=now, exercise=exercise, source=source, key=dedupe_key
+        )
+        return Recorded(new, stats_for(session, person, now))
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: Literal["answered", "already", "unknown"]
+    previous: str | None = None
+    stats: Stats | None = None
+    prefs: Preferences | None = None  # after the change the answer made, if any
+
+
+def answer_nudge(
+    db: Database,
+    who: Who,
+    *,
+    slot: datetime,
+    answer: NudgeAnswer,
+    exercise: str | None,
+    now: datetime,
+    change: Change | None = None,
+) -> Answer:
+    """Mark a nudge answered once, in one transaction with what the answer does: Done records
+    a completion, Snooze and Skip today apply `change`. Nothing is half-saved."""
+    with db.session() as session:
+        row = session.scalars(
+            select(NudgeLog).where(
+                NudgeLog.team_id == who.team_id,
+                NudgeLog.user_id == who.user_id,
+                NudgeLog.kind == LogKind.NUDGE,
+                NudgeLog.slot_at == slot,
+            )
+        ).one_or_none()
+        if row is None:
+            return Answer("unknown")
+        taken = session.execute(
+            update(NudgeLog)
+            .where(NudgeLog.id == row.id, NudgeLog.answer.is_(None))
+            .values(answer=answer, answered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
+        if person is None:  # forgotten: `forget me` deletes the log too, so rarely here
+            return Answer("unknown")
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            session.refresh(row)
+            return Answer("already", previous=row.answer)
+        if answer == NudgeAnswer.DONE:
+            _add_completion(
+                session, person, now=now, exercise=exercise, source=CompletionSource.NUDGE,
+                key=f"nudge:{row.id}",
+            )  # fmt: skip
+        if change is not None:
+            changed = apply_change(to_preferences(person), change, now)
+            if isinstance(changed, Preferences):
+                write_preferences(person, changed)
+                reschedule_after_change(person, now=now)
+        return Answer(
+            "answered", stats=stats_for(session, person, now),
+            prefs=to_preferences(person),
+        )  # fmt: skip
+
+
+def read_stats(db: Database, who: Who, *, now: datetime) -> Stats | None:
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
+        return stats_for(session, person, now) if person else None
+
+
+def as_json(row: Base) -> dict[str, object]:
+    """A row's columns, with dates and times as ISO-8601 text."""
+    values = {column.key: getattr(row, column.key) for column in row.__table__.columns}
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+
+
+def export_data(db: Database, who: Who) -> dict[str, Any]:
+    """Everything stored about one person, as plain JSON-ready data."""
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
+        if person is None:
+            return {"workspace": who.team_id, "user": who.user_id, "stored": None}
+        completions = session.scalars(
+            select(Completion)
+            .where(Completion.team_id == who.team_id, Completion.user_id == who.user_id)
+            .order_by(Completion.done_at)
+        ).all()
+        nudges = session.scalars(
+            select(NudgeLog)
+            .where(NudgeLog.team_id == who.team_id, NudgeLog.user_id == who.user_id)
+            .order_by(NudgeLog.slot_at)
+        ).all()
+        return {
+            "workspace": who.team_id,
+            "user": who.user_id,
+            "preferences": as_json(person),
+            "completions": [as_json(c) for c in completions],
+            "nudges": [as_json(n) for n in nudges],
+        }

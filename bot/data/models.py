@@ -1,0 +1,202 @@
+"""SQLAlchemy 2.0 typed models. Every row about a person is keyed by workspace and user."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class LogKind(StrEnum):
+    """What a nudge log row sends: each kind has its own slots."""
+
+    NUDGE = "nudge"
+    SUMMARY = "summary"
+
+
+class LogStatus(StrEnum):
+    """claimed -> sent | failed | abandoned (a crash left it unsent past its grace)."""
+
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+class NudgeAnswer(StrEnum):
+    """How the person answered a nudge's buttons."""
+
+    DONE = "done"
+    SNOOZED = "snoozed"
+    SKIPPED = "skipped"
+
+
+class CompletionSource(StrEnum):
+    """Where a completion was pressed."""
+
+    NUDGE = "nudge"
+    EXERCISE = "exercise"
+    GUIDED = "guided"
+
+
+# Stable constraint names, so migrations can refer to them on every database.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant stored in UTC; SQLite hands back naive values, so re-attach UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a timezone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Why the bot stopped working for this workspace (`token_revoked`, `invalid_auth`).
+    inactive_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
+    )
+
+
+class Person(Base):
+    """One person's nudge preferences in one workspace."""
+
+    __tablename__ = "people"
+
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    tz: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    work_start: Mapped[time] = mapped_column(Time, default=time(9))
+    work_end: Mapped[time] = mapped_column(Time, default=time(17))
+    # Bit d set: nudges on weekday d (0 = Monday); 31 = Monday to Friday.
+    work_days: Mapped[int] = mapped_column(Integer, default=31, server_default="31")
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A short summary DM on the last working day's afternoon; people can turn it off.
+    weekly_summary: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    next_summary_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set when the bot stopped nudging on its own (`account_inactive`, ...), shown by `status`.
+    stopped_reason: Mapped[str | None] = mapped_column(String(64))
+    # The next nudge: its nominal slot (the unique key) and when to send it (later than the
+    # slot when Do Not Disturb deferred it). Indexed, so a tick reads only who is due.
+    next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Slack Do Not Disturb, kept from `dnd_updated_user` (and dnd.info once when unknown).
+    dnd_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dnd_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dnd_snooze_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dnd_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
+    )
+
+
+class NudgeLog(Base):
+    """One row per person and slot, written before the DM is sent: the exactly-once guard.
+
+    No foreign key to `people`: checking one on each of thousands of claims costs a claim
+    pass more than anything else it does; `forget me` and uninstall delete these rows."""
+
+    __tablename__ = "nudge_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default=LogKind.NUDGE, server_default="nudge")
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    send_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=LogStatus.CLAIMED)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(64))
+    answer: Mapped[str | None] = mapped_column(String(16))  # a NudgeAnswer
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id", "kind", "slot_at"),
+        Index(None, "status", "claimed_at"),
+    )
+
+
+class Completion(Base):
+    """A stretch or exercise someone did: from a nudge's Done, a guided walkthrough or I did it."""
+
+    __tablename__ = "completions"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The person's own calendar day when it happened: streaks stay right if they move zones.
+    local_day: Mapped[date] = mapped_column(Date)
+    exercise: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(16))  # a CompletionSource
+    # One completion per click target (a nudge, a message): double clicks count once.
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id", "dedupe_key"),
+        ForeignKeyConstraint(
+            ["team_id", "user_id"], ["people.team_id", "people.user_id"], ondelete="CASCADE"
+        ),
+        Index(None, "team_id", "user_id", "local_day"),
+    )

@@ -1,0 +1,232 @@
+"""People: their preferences, time zone and Do Not Disturb, as one aggregate.
+
+Every function is scoped by (team_id, user_id) taken from Slack's signed payload, never from
+text a person typed, so one workspace can never reach another's rows. Slack calls a change
+needs (users.info, dnd.info) come in as callables, made before the row is locked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, select
+from sqlalchemy.orm import Session
+
+from bot.core.changes import Change, Rejected, TurnOn, apply_change
+from bot.core.preferences import Preferences, days_to_mask, mask_to_days, zone_or_utc
+from bot.core.schedule import DndStatus, DndWindow, dnd_windows, next_nudge, next_summary
+from bot.data.database import Database, insert_ignoring_duplicates
+from bot.data.models import NudgeLog, Person, Workspace
+
+
+@dataclass(frozen=True)
+class Who:
+    """A person as Slack's signed payload names them: the workspace, then the user."""
+
+    team_id: str
+    user_id: str
+
+
+def to_preferences(person: Person | Row[Any]) -> Preferences:
+    return Preferences(
+        opted_in=person.opted_in,
+        tz=person.tz,
+        work_start=person.work_start,
+        work_end=person.work_end,
+        work_days=mask_to_days(person.work_days),
+        interval_minutes=person.interval_minutes,
+        quiet_start=person.quiet_start,
+        quiet_end=person.quiet_end,
+        snoozed_until=person.snoozed_until,
+        stopped_reason=person.stopped_reason,
+        weekly_summary=person.weekly_summary,
+        next_nudge_at=person.next_nudge_at,
+    )
+
+
+def write_preferences(person: Person, prefs: Preferences) -> None:
+    person.opted_in = prefs.opted_in
+    person.tz = prefs.tz
+    person.work_start = prefs.work_start
+    person.work_end = prefs.work_end
+    person.work_days = days_to_mask(prefs.work_days)
+    person.interval_minutes = prefs.interval_minutes
+    person.quiet_start = prefs.quiet_start
+    person.quiet_end = prefs.quiet_end
+    person.snoozed_until = prefs.snoozed_until
+    person.stopped_reason = prefs.stopped_reason
+    person.weekly_summary = prefs.weekly_summary
+
+
+def find_person(
+    session: Session, *, team_id: str, user_id: str, lock: bool = False
+) -> Person | None:
+    query = select(Person).where(Person.team_id == team_id, Person.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def ensure_person(session: Session, *, team_id: str, user_id: str, tz: str) -> Person:
+    """The person's row, created with default preferences (nudges off) if it is new."""
+    insert_ignoring_duplicates(session, Workspace, {"team_id": team_id})
+    defaults = Preferences(tz=tz)
+    insert_ignoring_duplicates(
+        session,
+        Person,
+        {
+            "team_id": team_id,
+            "user_id": user_id,
+            "opted_in": defaults.opted_in,
+            "tz": tz,
+            "work_start": defaults.work_start,
+            "work_end": defaults.work_end,
+            "work_days": days_to_mask(defaults.work_days),
+            "interval_minutes": defaults.interval_minutes,
+        },
+    )
+    person = find_person(session, team_id=team_id, user_id=user_id, lock=True)
+    assert person is not None  # inserted just above, or already there
+    return person
+
+
+def update_timezone(
+    session: Session, *, team_id: str, user_id: str, tz: str, now: datetime
+) -> bool:
+    person = find_person(session, team_id=team_id, user_id=user_id, lock=True)
+    if person is None or person.tz == tz:
+        return False
+    person.tz = tz
+    reschedule_after_change(person, now=now)
+    return True
+
+
+def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
+    """Delete every row about this person in this workspace; the number of rows deleted."""
+    session.execute(
+        delete(NudgeLog).where(NudgeLog.team_id == team_id, NudgeLog.user_id == user_id)
+    )
+    result = session.execute(
+        delete(Person).where(Person.team_id == team_id, Person.user_id == user_id)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def dnd_windows_of(person: Person | Row[Any], now: datetime) -> list[DndWindow]:
+    return dnd_windows(
+        start=person.dnd_start,
+        end=person.dnd_end,
+        snooze_until=person.dnd_snooze_until,
+        now=now,
+    )
+
+
+def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
+    """Set the person's next nudge: the first one whose slot comes strictly after `after`."""
+    prefs = to_preferences(person)
+    nudge = next_nudge(prefs, after=after, dnd=dnd_windows_of(person, now))
+    person.next_slot_at = nudge.slot if nudge else None
+    person.next_nudge_at = nudge.send_at if nudge else None
+    # A summary due this very instant stays due: the tick claims summaries separately.
+    person.next_summary_at = next_summary(prefs, after=now - timedelta(microseconds=1))
+
+
+def reschedule_after_change(person: Person, *, now: datetime) -> None:
+    """After a settings, time zone or DND change: from the pending slot if it has not been
+    sent yet (a nudge DND deferred past now is kept, or brought forward), else from now."""
+    pending = person.next_slot_at
+    after = min(now, pending) if pending is not None else now
+    reschedule(person, after=after - timedelta(microseconds=1), now=now)
+
+
+def update_dnd(person: Person, status: DndStatus, *, now: datetime) -> None:
+    person.dnd_start, person.dnd_end = status.start, status.end
+    person.dnd_snooze_until = status.snooze_until
+    person.dnd_checked_at = now
+    reschedule_after_change(person, now=now)
+
+
+def read_preferences(db: Database, who: Who) -> Preferences | None:
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
+        if person is None:
+            return None
+        workspace = session.get(Workspace, who.team_id)
+        paused = (
+            workspace.inactive_reason or "inactive" if workspace and not workspace.active else None
+        )
+        return replace(to_preferences(person), workspace_paused=paused)
+
+
+def change_preferences(
+    db: Database,
+    who: Who,
+    change: Change,
+    *,
+    now: datetime,
+    timezone_of: Callable[[], str],
+    dnd_of: Callable[[], DndStatus | None] = lambda: None,
+) -> Preferences | Rejected:
+    """Apply one change in one transaction and reschedule the next nudge.
+
+    `timezone_of` is asked only for a new person; `dnd_of` only once, when someone who
+    opted in has no Do Not Disturb state yet (events keep it fresh after that). Both are
+    Slack calls, made before the transaction so no row stays locked during them.
+    """
+    with db.session() as session:
+        known = find_person(session, team_id=who.team_id, user_id=who.user_id)
+        need_dnd = known is None or known.dnd_checked_at is None
+    tz = None if known else timezone_of()
+    turning_on = isinstance(change, TurnOn) or bool(known and known.opted_in)
+    dnd = dnd_of() if need_dnd and turning_on else None
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:
+            person = ensure_person(
+                session, team_id=who.team_id, user_id=who.user_id, tz=tz or timezone_of()
+            )
+        result = apply_change(to_preferences(person), change, now)
+        if isinstance(result, Preferences):
+            write_preferences(person, result)
+            if dnd is not None:
+                update_dnd(person, dnd, now=now)
+            else:
+                reschedule_after_change(person, now=now)
+            return to_preferences(person)
+        return result
+
+
+def mark_deactivated(db: Database, who: Who) -> bool:
+    """Slack says the account was deactivated: no nudges, with the reason `status` shows."""
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:
+            return False
+        person.stopped_reason = "account_inactive"
+        person.next_slot_at = person.next_nudge_at = person.next_summary_at = None
+        return True
+
+
+def forget(db: Database, who: Who) -> int:
+    with db.session() as session:
+        return forget_person(session, team_id=who.team_id, user_id=who.user_id)
+
+
+def refresh_timezone(db: Database, who: Who, tz: str, *, now: datetime) -> bool:
+    if zone_or_utc(tz).key != tz:
+        return False
+    with db.session() as session:
+        return update_timezone(session, team_id=who.team_id, user_id=who.user_id, tz=tz, now=now)
+
+
+def record_dnd(db: Database, who: Who, status: DndStatus, *, now: datetime) -> bool:
+    """Keep a `dnd_updated_user` event's window; False if we store nothing about the person."""
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:
+            return False
+        update_dnd(person, status, now=now)
+        return True

@@ -1,0 +1,417 @@
+"""Claims: who is due, and the one row per person and slot that makes each nudge go out once.
+
+Exactly once, whatever the number of processes:
+- a person is due when their indexed `next_nudge_at` has come; a pass reads only those rows
+  (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so passes running at once split the work);
+- before sending, it writes a nudge log row unique per (workspace, person, kind, slot); a
+  pass that loses that race sends nothing;
+- the row is completed after Slack answers. A row left `claimed` by a crash is sent once
+  more if still within its grace, then never again.
+
+Only SQL and schedule math happen here, inside short transactions: rendering and sending
+come after, in `tick`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, Select, bindparam, func, select, text, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from bot.core.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary, summary_time
+from bot.data.database import Database, insert_ignoring
+from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
+from bot.data.people import dnd_windows_of, find_person, to_preferences
+from bot.engine.sender import Outcome
+
+log = logging.getLogger(__name__)
+
+# A claim older than this with no outcome belongs to a process that died.
+CLAIM_LEASE = timedelta(minutes=2)
+CLAIM_BATCH = 5000
+MAX_ATTEMPTS = 2  # the first send, and one resend after a crash
+# A weekly summary missed by more than this (downtime) waits for next week's.
+SUMMARY_GRACE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    log_id: int
+    team_id: str
+    user_id: str
+    slot: datetime
+    kind: LogKind = LogKind.NUDGE
+    # A resend after a crash: the sender first checks whether the DM went out after all.
+    resend: bool = False
+
+
+def claim_row(
+    *, team_id: str, user_id: str, kind: LogKind, slot: datetime, send_at: datetime,
+    now: datetime, worker: str,
+) -> dict[str, object]:  # fmt: skip
+    """The nudge log row that claims one slot for this process."""
+    return {
+        "team_id": team_id,
+        "user_id": user_id,
+        "kind": kind,
+        "slot_at": slot,
+        "send_at": send_at,
+        "status": LogStatus.CLAIMED,
+        "attempts": 1,
+        "claimed_at": now,
+        "claimed_by": worker,
+    }
+
+
+def _insert_claims(session: Session, rows: list[dict[str, object]]) -> list[Row[Any]]:
+    """One INSERT for the whole batch; a slot that already has a row is skipped, not
+    returned: whoever inserted it first owns that nudge."""
+    if not rows:
+        return []
+    table = NudgeLog.__table__
+    statement = insert_ignoring(session, table).returning(
+        table.c.id, table.c.team_id, table.c.user_id, table.c.slot_at
+    )
+    return list(session.execute(statement, rows).all())
+
+
+def _due(
+    db: Database, query: Select[Any], due_at: InstrumentedAttribute[Any], *, now: datetime,
+    batch: int,
+) -> Select[Any]:  # fmt: skip
+    """Who is due at `now` by `due_at`, in active workspaces, earliest first; on PostgreSQL
+    rows another pass holds are skipped, so passes running at once split the work."""
+    query = (
+        query.join(Workspace, Workspace.team_id == Person.team_id)
+        .where(due_at <= now, Workspace.active.is_(True))
+        .order_by(due_at)
+        .limit(batch)
+    )
+    if db.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Person)
+    return query
+
+
+_people = Person.__table__
+
+
+# Core rather than the ORM's bulk update: the same executemany, without its per-row work.
+_RESCHEDULE = (
+    _people.update()
+    .where(_people.c.team_id == bindparam("b_team"), _people.c.user_id == bindparam("b_user"))
+    .values(next_slot_at=bindparam("b_slot"), next_nudge_at=bindparam("b_send"))
+)
+
+
+# Columns travel as comma-joined text split by the server: Slack ids never hold a comma,
+# instants go as epoch microseconds. Binding Python lists as arrays instead costs more in
+# the driver's array quoting than the whole statement costs the database.
+_PG_ROWS = """
+    unnest(string_to_array(:teams, ','), string_to_array(:users, ','),
+           string_to_array(:slots, ','), string_to_array(:sends, ','))
+    AS raw(team_id, user_id, slot_us, send_us)
+"""
+
+
+_PG_INSTANT = "to_timestamp(NULLIF(raw.{0}, '')::bigint / 1000000.0)"
+
+
+_PG_RESCHEDULE = text(
+    f"""
+    UPDATE people AS p
+    SET next_slot_at = {_PG_INSTANT.format("slot_us")},
+        next_nudge_at = {_PG_INSTANT.format("send_us")}
+    FROM {_PG_ROWS}
+    WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id
+    """
+)
+
+
+_PG_CLAIM = text(
+    f"""
+    INSERT INTO nudge_log
+        (team_id, user_id, kind, slot_at, send_at, status, attempts, claimed_at, claimed_by)
+    SELECT raw.team_id, raw.user_id, 'nudge', {_PG_INSTANT.format("slot_us")},
+           {_PG_INSTANT.format("send_us")}, 'claimed', 1, :now, :worker
+    FROM {_PG_ROWS}
+    ON CONFLICT DO NOTHING
+    RETURNING id, team_id, user_id, slot_at
+    """
+)
+
+
+def _joined(values: list[Any]) -> str:
+    return ",".join(values)
+
+
+def _micros(instants: list[datetime | None]) -> str:
+    """Epoch microseconds, exact (no float rounding), empty for None."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return ",".join(
+        "" if i is None else str((i - epoch) // timedelta(microseconds=1)) for i in instants
+    )
+
+
+def _write_claims_postgresql(
+    session: Session,
+    updates: list[dict[str, Any]],
+    claims: list[dict[str, Any]],
+    *,
+    now: datetime,
+    worker: str,
+) -> list[Row[Any]]:
+    """Two statements for any batch size, which keeps a 2,000-row claim cheap."""
+    if updates:
+        session.execute(
+            _PG_RESCHEDULE,
+            {
+                "teams": _joined([u["b_team"] for u in updates]),
+                "users": _joined([u["b_user"] for u in updates]),
+                "slots": _micros([u["b_slot"] for u in updates]),
+                "sends": _micros([u["b_send"] for u in updates]),
+            },
+        )
+    if not claims:
+        return []
+    result = session.execute(
+        _PG_CLAIM,
+        {
+            "teams": _joined([c["team_id"] for c in claims]),
+            "users": _joined([c["user_id"] for c in claims]),
+            "slots": _micros([c["slot_at"] for c in claims]),
+            "sends": _micros([c["send_at"] for c in claims]),
+            "now": now,
+            "worker": worker,
+        },
+    )
+    return list(result.all())  # psycopg gives timestamptz back timezone-aware
+
+
+# What a claim reads of each due person: their preferences, DND and stored next nudge.
+DUE_COLUMNS = (
+    Person.team_id,
+    Person.user_id,
+    Person.opted_in,
+    Person.tz,
+    Person.work_start,
+    Person.work_end,
+    Person.work_days,
+    Person.interval_minutes,
+    Person.quiet_start,
+    Person.quiet_end,
+    Person.snoozed_until,
+    Person.stopped_reason,
+    Person.weekly_summary,
+    Person.next_slot_at,
+    Person.next_nudge_at,
+    Person.dnd_start,
+    Person.dnd_end,
+    Person.dnd_snooze_until,
+)
+
+
+def _schedule_due(row: Row[Any], now: datetime) -> tuple[Nudge | None, Nudge | None]:
+    """For one due row: the nudge to send now (None if too late), and the one after it."""
+    prefs = replace(to_preferences(row), next_nudge_at=None)
+    dnd = dnd_windows_of(row, now)
+    return catch_up(prefs, Nudge(row.next_slot_at, row.next_nudge_at), now=now, dnd=dnd)
+
+
+def claim_due(
+    db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
+) -> tuple[list[Claimed], int, int]:
+    """Claim everyone due at `now`: (claims, number due, number missed as too late).
+
+    A handful of statements whatever the batch size: one SELECT of the due rows (indexed),
+    one executemany UPDATE of their next nudge, one INSERT of the claims.
+    """
+    with db.session() as session:
+        due = session.execute(
+            _due(db, select(*DUE_COLUMNS), Person.next_nudge_at, now=now, batch=batch)
+        ).all()
+        # Everything after (team, user) decides the schedule, and the people due together
+        # mostly share it (one zone, default hours): work it out once per distinct row.
+        schedules: dict[tuple[Any, ...], tuple[Nudge | None, Nudge | None]] = {}
+        updates: list[dict[str, object]] = []
+        claims: list[dict[str, object]] = []
+        for row in due:
+            key = tuple(row[2:])
+            if key not in schedules:
+                schedules[key] = _schedule_due(row, now)
+            nudge, upcoming = schedules[key]
+            updates.append(
+                {
+                    "b_team": row.team_id,
+                    "b_user": row.user_id,
+                    "b_slot": upcoming.slot if upcoming else None,
+                    "b_send": upcoming.send_at if upcoming else None,
+                }
+            )
+            if nudge is not None:
+                claims.append(
+                    claim_row(
+                        team_id=row.team_id,
+                        user_id=row.user_id,
+                        kind=LogKind.NUDGE,
+                        slot=nudge.slot,
+                        send_at=nudge.send_at,
+                        now=now,
+                        worker=worker,
+                    )
+                )
+        if db.dialect == "postgresql":
+            inserted = _write_claims_postgresql(session, updates, claims, now=now, worker=worker)
+        else:
+            if updates:
+                session.execute(_RESCHEDULE, updates)  # one executemany
+            inserted = _insert_claims(session, claims)
+    claimed = [Claimed(r.id, r.team_id, r.user_id, r.slot_at) for r in inserted]
+    return claimed, len(due), len(due) - len(claims)
+
+
+def claim_summaries(
+    db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
+) -> list[Claimed]:
+    """Weekly summaries due at `now`, claimed like nudges: one log row per person and week.
+    The summary itself is rendered when it is sent, outside this transaction."""
+    claims: list[dict[str, object]] = []
+    with db.session() as session:
+        due = session.scalars(
+            _due(db, select(Person), Person.next_summary_at, now=now, batch=batch)
+        ).all()
+        for person in due:
+            slot = person.next_summary_at
+            assert slot is not None
+            prefs = to_preferences(person)
+            person.next_summary_at = next_summary(prefs, after=now)
+            if now - slot >= SUMMARY_GRACE:
+                continue  # missed during downtime: next week's comes as usual
+            # Like a nudge, never in quiet hours, while snoozed or in Do Not Disturb: wait
+            # for them to end, later the same day, or skip this week.
+            when = summary_time(prefs, slot, dnd=dnd_windows_of(person, now))
+            if when is None:
+                continue
+            if when > slot:
+                person.next_summary_at = when
+                continue
+            claims.append(
+                claim_row(
+                    team_id=person.team_id,
+                    user_id=person.user_id,
+                    kind=LogKind.SUMMARY,
+                    slot=slot,
+                    send_at=slot,
+                    now=now,
+                    worker=worker,
+                )
+            )
+        inserted = _insert_claims(session, claims)
+    return [Claimed(r.id, r.team_id, r.user_id, r.slot_at, LogKind.SUMMARY) for r in inserted]
+
+
+def reclaim_stale(
+    db: Database, *, now: datetime, worker: str, lease: timedelta = CLAIM_LEASE
+) -> tuple[list[Claimed], int]:
+    """Claims a dead process left unsent: resend once within the grace, else abandon."""
+    resend: list[Claimed] = []
+    abandoned = 0
+    with db.session() as session:
+        query = select(NudgeLog).where(
+            NudgeLog.status == LogStatus.CLAIMED, NudgeLog.claimed_at < now - lease
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for row in session.scalars(query).all():
+            grace = SUMMARY_GRACE if row.kind == LogKind.SUMMARY else CATCH_UP_LIMIT
+            if row.attempts >= MAX_ATTEMPTS or now - row.send_at >= grace:
+                row.status, row.finished_at = LogStatus.ABANDONED, now
+                row.error = "unsent_after_crash"
+                abandoned += 1
+                continue
+            # Conditional update: if another process took it first, this changes no row.
+            taken = session.execute(
+                update(NudgeLog)
+                .where(NudgeLog.id == row.id, NudgeLog.claimed_at == row.claimed_at)
+                .values(attempts=row.attempts + 1, claimed_at=now, claimed_by=worker)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                kind = LogKind(row.kind)
+                resend.append(
+                    Claimed(row.id, row.team_id, row.user_id, row.slot_at, kind, resend=True)
+                )
+    return resend, abandoned
+
+
+def renew_claims(db: Database, *, worker: str, at: datetime) -> int:
+    """The heartbeat of a pass: keep every claim this process still holds from going stale."""
+    with db.session() as session:
+        renewed = session.execute(
+            update(NudgeLog)
+            .where(NudgeLog.claimed_by == worker, NudgeLog.status == LogStatus.CLAIMED)
+            .values(claimed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return int(renewed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def still_mine(db: Database, log_id: int, *, worker: str, at: datetime) -> bool:
+    """Renew this process's claim just before sending, or learn that another took it over
+    (a pass that outlived its lease): only the current holder sends."""
+    with db.session() as session:
+        renewed = session.execute(
+            update(NudgeLog)
+            .where(
+                NudgeLog.id == log_id,
+                NudgeLog.claimed_by == worker,
+                NudgeLog.status == LogStatus.CLAIMED,
+            )
+            .values(claimed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return renewed.rowcount == 1  # type: ignore[attr-defined]
+
+
+def abandon(db: Database, log_id: int, *, now: datetime, reason: str) -> None:
+    """A claim that will not be sent after all (its person was forgotten meanwhile)."""
+    with db.session() as session:
+        row = session.get(NudgeLog, log_id)
+        if row is not None and row.status == LogStatus.CLAIMED:
+            row.status, row.finished_at, row.error = LogStatus.ABANDONED, now, reason
+
+
+def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
+    """Complete the log row; stop a person, or a workspace, on errors that will not pass."""
+    with db.session() as session:
+        row = session.get(NudgeLog, outcome.key)
+        if row is None:
+            return  # the person asked to be forgotten meanwhile
+        row.finished_at = now
+        if outcome.kind == "sent":
+            row.status, row.channel, row.message_ts = LogStatus.SENT, outcome.channel, outcome.ts
+            return
+        row.status, row.error = LogStatus.FAILED, outcome.error
+        if outcome.kind == "person":
+            person = find_person(
+                session, team_id=outcome.team_id, user_id=outcome.user_id, lock=True
+            )
+            if person is not None:
+                person.stopped_reason = outcome.error
+                person.next_slot_at = person.next_nudge_at = None
+        elif outcome.kind == "workspace":
+            workspace = session.get(Workspace, outcome.team_id)
+            if workspace is not None:
+                workspace.active, workspace.inactive_reason = False, outcome.error
+        log.warning(
+            "nudge not delivered",
+            extra={"team_id": outcome.team_id, "user_id": outcome.user_id, "error": outcome.error},
+        )
+
+
+def due_backlog(db: Database, *, now: datetime) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).where(Person.next_nudge_at <= now)) or 0)

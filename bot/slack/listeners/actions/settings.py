@@ -1,0 +1,57 @@
+"""Buttons and controls that change preferences: `forget me` and the App Home tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.core.changes import Rejected
+from bot.core.preferences import Preferences
+from bot.data.people import change_preferences, forget, read_preferences
+from bot.render.home import change_from_home
+from bot.render.kit import build_notice
+from bot.slack.context import services_of, who_from
+from bot.slack.listeners.events.home import publish_home_for
+from bot.slack.webapi import lookup_dnd, lookup_timezone
+
+
+def confirm_forget(ack: Ack, context: BoltContext, respond: Respond) -> None:
+    ack()
+    services = services_of(context)
+    deleted = forget(services.db, who_from(context))
+    done = (
+        "Done: I deleted everything I stored about you. Nudges are off."
+        if deleted
+        else "There was nothing stored about you, so nothing needed deleting."
+    )
+    respond(replace_original=True, **build_notice(done, done).as_kwargs())
+
+
+def cancel_forget(ack: Ack, respond: Respond) -> None:
+    ack()
+    text = "Cancelled: nothing was deleted."
+    respond(replace_original=True, **build_notice(text, text).as_kwargs())
+
+
+def change_from_home_tab(
+    ack: Ack, action: dict[str, Any], context: BoltContext, client: WebClient
+) -> None:
+    """Save what a Home tab control says, then re-render the tab with the result."""
+    ack()
+    services = services_of(context)
+    who = who_from(context)
+    current = read_preferences(services.db, who) or Preferences()
+    result = change_from_home(action, current)
+    if not isinstance(result, Rejected):
+        result = change_preferences(
+            services.db,
+            who,
+            result,
+            now=services.clock(),
+            timezone_of=lambda: lookup_timezone(client, who.user_id),
+            dnd_of=lambda: lookup_dnd(client, who.user_id),
+        )
+    notice = f"Not saved: {result.problem}." if isinstance(result, Rejected) else None
+    publish_home_for(services, who, client, notice=notice)

@@ -1,0 +1,22 @@
+from collections.abc import Callable
+
+from slack_bolt import App
+
+from bot import ids
+from bot.slack.listeners.events.home import publish_home
+from bot.slack.listeners.events.lifecycle import app_uninstalled, tokens_revoked
+from bot.slack.listeners.events.people import on_dnd_updated, on_user_change
+
+# Events and their handlers; `deploy/manifest.yaml` must subscribe to exactly these.
+EVENTS: dict[str, Callable[..., None]] = {
+    ids.EVENT_APP_HOME_OPENED: publish_home,
+    ids.EVENT_USER_CHANGE: on_user_change,
+    ids.EVENT_DND_UPDATED_USER: on_dnd_updated,
+    ids.EVENT_APP_UNINSTALLED: app_uninstalled,
+    ids.EVENT_TOKENS_REVOKED: tokens_revoked,
+}
+
+
+def register(app: App) -> None:
+    for event, handler in EVENTS.items():
+        app.event(event)(handler)

@@ -1,0 +1,41 @@
+"""The App Home tab: settings controls and the exercise library, published on open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import BoltContext
+from slack_sdk import WebClient
+
+from bot.core.preferences import Preferences
+from bot.data.activity import read_stats
+from bot.data.database import DatabaseUnavailableError
+from bot.data.people import Who, read_preferences
+from bot.render.home import build_home
+from bot.slack.context import Services, services_of, who_from
+from bot.slack.webapi import lookup_timezone
+
+DATABASE_DOWN = "I can't reach my database right now; these may not be your settings."
+
+
+def publish_home(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+    if event.get("tab") not in (None, "home"):
+        return  # the Messages tab needs nothing from us
+    publish_home_for(services_of(context), who_from(context, event.get("user")), client)
+
+
+def publish_home_for(
+    services: Services, who: Who, client: WebClient, *, notice: str | None = None
+) -> None:
+    now = services.clock()
+    stats = None
+    try:
+        prefs = read_preferences(services.db, who)
+        stats = read_stats(services.db, who, now=now)
+    except DatabaseUnavailableError:
+        # The tab still opens, with the library and a word on why the settings may be off.
+        prefs, notice = None, notice or DATABASE_DOWN
+    if prefs is None:
+        prefs = Preferences(tz=lookup_timezone(client, who.user_id))
+    view = build_home(services.library, prefs, now, stats=stats, notice=notice)
+    client.views_publish(user_id=who.user_id, view=view)
