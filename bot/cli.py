@@ -90,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).connect()
+        handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+        handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
         log.info("Socket Mode connected; /healthz on port %s", settings.port)
     else:
         log.info("listening on http://%s:%s/slack/events", args.host, settings.port)

@@ -301,7 +301,7 @@ _WITH_VALUE: dict[str, tuple[Topic, Callable[[str], Command]]] = {
     "snooze": ("snooze", _snooze),
     "summary": ("summary", lambda rest: _on_off(rest, SetWeeklySummary)),
 }
-_BARE = {
+_BARE: dict[str, Callable[[], Command]] = {
     "help": ShowHelp,
     "?": ShowHelp,
     "list": ShowList,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -81,6 +81,6 @@ def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict
     """Insert unless the row is already there (two first requests at once must not collide);
     True if this call inserted it."""
     # RETURNING, not rowcount: with psycopg, SQLAlchemy reports -1 for these inserts.
-    key = next(iter(model.__table__.primary_key.columns))
+    key = inspect(model).primary_key[0]
     statement = insert_ignoring(session, model).values(**values).returning(key)
     return session.execute(statement).first() is not None

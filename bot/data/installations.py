@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from slack_sdk.oauth.installation_store import InstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Dialect, Engine, MetaData, String, Table, TypeDecorator, select
@@ -117,7 +118,7 @@ def rotate_tokens(engine: Engine, fernet: MultiFernet) -> int:
     return changed
 
 
-def bot_token_finder(store: SQLAlchemyInstallationStore) -> Callable[[str], str | None]:
+def bot_token_finder(store: InstallationStore) -> Callable[[str], str | None]:
     """team id -> that workspace's bot token, for the nudge sender."""
 
     def find(team_id: str) -> str | None:

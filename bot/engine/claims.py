@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Row, Select, bindparam, func, select, text, update
+from sqlalchemy import Row, Select, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.core.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary, summary_time
@@ -79,10 +79,17 @@ def _insert_claims(session: Session, rows: list[dict[str, object]]) -> list[Row[
     return list(session.execute(statement, rows).all())
 
 
+Columns = TypeVarTuple("Columns")
+
+
 def _due(
-    db: Database, query: Select[Any], due_at: InstrumentedAttribute[Any], *, now: datetime,
+    db: Database,
+    query: Select[*Columns],
+    due_at: InstrumentedAttribute[Any],
+    *,
+    now: datetime,
     batch: int,
-) -> Select[Any]:  # fmt: skip
+) -> Select[*Columns]:
     """Who is due at `now` by `due_at`, in active workspaces, earliest first; on PostgreSQL
     rows another pass holds are skipped, so passes running at once split the work."""
     query = (
@@ -96,7 +103,7 @@ def _due(
     return query
 
 
-_people = Person.__table__
+_people = cast(Table, Person.__table__)
 
 
 # Core rather than the ORM's bulk update: the same executemany, without its per-row work.
@@ -214,7 +221,7 @@ DUE_COLUMNS = (
 )
 
 
-def _schedule_due(row: Row[Any], now: datetime) -> tuple[Nudge | None, Nudge | None]:
+def _schedule_due(row: Row[*tuple[Any, ...]], now: datetime) -> tuple[Nudge | None, Nudge | None]:
     """For one due row: the nudge to send now (None if too late), and the one after it."""
     prefs = replace(to_preferences(row), next_nudge_at=None)
     dnd = dnd_windows_of(row, now)
@@ -239,7 +246,7 @@ def claim_due(
         updates: list[dict[str, object]] = []
         claims: list[dict[str, object]] = []
         for row in due:
-            key = tuple(row[2:])
+            key: tuple[Any, ...] = tuple(row[2:])
             if key not in schedules:
                 schedules[key] = _schedule_due(row, now)
             nudge, upcoming = schedules[key]
@@ -373,7 +380,7 @@ def still_mine(db: Database, log_id: int, *, worker: str, at: datetime) -> bool:
             .values(claimed_at=at)
             .execution_options(synchronize_session=False)
         )
-        return renewed.rowcount == 1  # type: ignore[attr-defined]
+        return bool(renewed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def abandon(db: Database, log_id: int, *, now: datetime, reason: str) -> None:

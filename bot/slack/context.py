@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from slack_bolt import BoltContext
 from slack_sdk.oauth.installation_store import InstallationStore
@@ -40,7 +41,7 @@ CONTEXT_KEY = "services"
 
 
 def services_of(context: BoltContext) -> Services:
-    return context[CONTEXT_KEY]
+    return cast(Services, context[CONTEXT_KEY])
 
 
 def workspace_of(context: BoltContext, team_hint: object = None) -> str:

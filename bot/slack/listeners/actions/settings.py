@@ -43,15 +43,18 @@ def change_from_home_tab(
     services = services_of(context)
     who = who_from(context)
     current = read_preferences(services.db, who) or Preferences()
-    result = change_from_home(action, current)
-    if not isinstance(result, Rejected):
-        result = change_preferences(
+    wanted = change_from_home(action, current)
+    result = (
+        wanted
+        if isinstance(wanted, Rejected)
+        else change_preferences(
             services.db,
             who,
-            result,
+            wanted,
             now=services.clock(),
             timezone_of=lambda: lookup_timezone(client, who.user_id),
             dnd_of=lambda: lookup_dnd(client, who.user_id),
         )
+    )
     notice = f"Not saved: {result.problem}." if isinstance(result, Rejected) else None
     publish_home_for(services, who, client, notice=notice)
