@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from bot import logs
@@ -197,7 +198,8 @@ def prepare_schema(database: Database) -> None:
         return
     if is_sqlite_file(database.url):
         upgrade(database.url)
-        log.info("database schema upgraded from %s to %s (%s)", current, head, database.url)
+        where = make_url(database.url).render_as_string(hide_password=True)
+        log.info("database schema upgraded from %s to %s (%s)", current, head, where)
         return
     raise SettingsError(
         f"DATABASE_URL: the schema is at {current or 'nothing'}, the code needs {head}; "
@@ -205,7 +207,7 @@ def prepare_schema(database: Database) -> None:
     )
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+def cmd_migrate(_args: argparse.Namespace) -> int:
     url = load_database_settings().database_url
     database = Database(url)
     before = current_revision(database.engine)
@@ -215,7 +217,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rotate_key(args: argparse.Namespace) -> int:
+def cmd_rotate_key(_args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.token_encryption_key is None:
         raise SettingsError("TOKEN_ENCRYPTION_KEY is not set: give the new key first, then the old")

@@ -80,6 +80,10 @@ class SetWeeklySummary:
     on: bool
 
 
+CHANGE_TYPES = (
+    TurnOn, TurnOff, SetHours, SetDays, SetInterval, SetQuiet, ClearQuiet,
+    SnoozeFor, SnoozeUntilTomorrow, SnoozeOff, SetWeeklySummary,
+)  # fmt: skip
 Change = (
     TurnOn | TurnOff | SetHours | SetDays | SetInterval | SetQuiet | ClearQuiet
     | SnoozeFor | SnoozeUntilTomorrow | SnoozeOff | SetWeeklySummary

@@ -14,24 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time
 
-from bot.core.changes import (
-    MAX_INTERVAL_MINUTES,
-    MAX_SNOOZE_MINUTES,
-    MIN_INTERVAL_MINUTES,
-    Change,
-    ClearQuiet,
-    SetDays,
-    SetHours,
-    SetInterval,
-    SetQuiet,
-    SetWeeklySummary,
-    SnoozeFor,
-    SnoozeOff,
-    SnoozeUntilTomorrow,
-    Topic,
-    TurnOff,
-    TurnOn,
-)
+from bot.core import changes
+from bot.core.changes import Change, Topic
 from bot.core.content import Library, normalise
 from bot.core.formatting import fmt_minutes
 from bot.core.preferences import WEEKDAYS
@@ -237,36 +221,36 @@ def parse_duration(text: str) -> int:
         position = match.end()
     if position != len(compact):
         raise _BadValueError(f"`{text.strip()}` is not a duration")
-    if not math.isfinite(total) or total > 10 * MAX_SNOOZE_MINUTES:
+    if not math.isfinite(total) or total > 10 * changes.MAX_SNOOZE_MINUTES:
         raise _BadValueError(f"`{text.strip()[:20]}` is far too long")
     return round(total)
 
 
-def _interval(rest: str) -> SetInterval:
+def _interval(rest: str) -> changes.SetInterval:
     minutes = parse_duration(rest)
-    if not MIN_INTERVAL_MINUTES <= minutes <= MAX_INTERVAL_MINUTES:
+    if not changes.MIN_INTERVAL_MINUTES <= minutes <= changes.MAX_INTERVAL_MINUTES:
         raise _BadValueError(
             f"`{rest.strip()}` is {fmt_minutes(minutes)}; the interval must be "
             "from 15 minutes to 4 hours"
         )
-    return SetInterval(minutes)
+    return changes.SetInterval(minutes)
 
 
 def _snooze(rest: str) -> Command:
     word = rest.strip().lower()
     if word in ("off", "cancel", "stop", "end", "none"):
-        return SnoozeOff()
+        return changes.SnoozeOff()
     if word in ("today", "rest of today", "for today"):
-        return SnoozeUntilTomorrow(days=1)
+        return changes.SnoozeUntilTomorrow(days=1)
     if word in ("tomorrow", "until tomorrow", "through tomorrow"):
-        return SnoozeUntilTomorrow(days=2)
+        return changes.SnoozeUntilTomorrow(days=2)
     minutes = parse_duration(re.sub(r"^for\s+", "", word))
-    if not 1 <= minutes <= MAX_SNOOZE_MINUTES:
+    if not 1 <= minutes <= changes.MAX_SNOOZE_MINUTES:
         raise _BadValueError(f"`{rest.strip()}`: a snooze lasts from 1 minute to 14 days")
-    return SnoozeFor(minutes)
+    return changes.SnoozeFor(minutes)
 
 
-def _on_off(rest: str, make: type[SetWeeklySummary]) -> SetWeeklySummary:
+def _on_off(rest: str, make: type[changes.SetWeeklySummary]) -> changes.SetWeeklySummary:
     word = rest.strip().lower()
     if word in ("on", "yes", "start"):
         return make(True)
@@ -277,29 +261,29 @@ def _on_off(rest: str, make: type[SetWeeklySummary]) -> SetWeeklySummary:
 
 def _quiet(rest: str) -> Command:
     if rest.strip().lower() in ("off", "none", "clear", "no"):
-        return ClearQuiet()
-    return SetQuiet(*parse_time_range(rest))
+        return changes.ClearQuiet()
+    return changes.SetQuiet(*parse_time_range(rest))
 
 
-def _hours(rest: str) -> SetHours:
+def _hours(rest: str) -> changes.SetHours:
     start, end = parse_time_range(rest)
     if end < start:
         raise _BadValueError(
             "working hours must end later the same day than they start "
             "(quiet hours are the ones that may wrap midnight)"
         )
-    return SetHours(start, end)
+    return changes.SetHours(start, end)
 
 
 _WITH_VALUE: dict[str, tuple[Topic, Callable[[str], Command]]] = {
     "hours": ("hours", _hours),
     "working": ("hours", lambda rest: _hours(re.sub(r"^hours\s*", "", rest))),
-    "days": ("days", lambda rest: SetDays(parse_days(rest))),
+    "days": ("days", lambda rest: changes.SetDays(parse_days(rest))),
     "every": ("every", _interval),
     "interval": ("every", _interval),
     "quiet": ("quiet", _quiet),
     "snooze": ("snooze", _snooze),
-    "summary": ("summary", lambda rest: _on_off(rest, SetWeeklySummary)),
+    "summary": ("summary", lambda rest: _on_off(rest, changes.SetWeeklySummary)),
 }
 _BARE: dict[str, Callable[[], Command]] = {
     "help": ShowHelp,
@@ -308,10 +292,10 @@ _BARE: dict[str, Callable[[], Command]] = {
     "exercises": ShowList,
     "random": ShowRandom,
     "surprise me": ShowRandom,
-    "on": TurnOn,
-    "start": TurnOn,
-    "off": TurnOff,
-    "stop": TurnOff,
+    "on": changes.TurnOn,
+    "start": changes.TurnOn,
+    "off": changes.TurnOff,
+    "stop": changes.TurnOff,
     "status": ShowStatus,
     "settings": ShowStatus,
     "stats": ShowStats,

@@ -55,6 +55,11 @@ class Outcome:
     ts: str | None = None
 
 
+def _ids(item: Outgoing) -> dict[str, object]:
+    """The log fields that say which nudge, for whom."""
+    return {"nudge_id": item.key, "team_id": item.team_id, "user_id": item.user_id}
+
+
 class RateLimiter:
     """A token bucket for one workspace, with a pause that every worker honours."""
 
@@ -178,14 +183,14 @@ class Sender:
                         continue
                     outcome = self.send_one(item)
                 except Exception as exc:  # one bad item must not stop the rest
-                    log.exception("sending nudge %s failed", item.key)
+                    log.exception("sending a nudge failed", extra=_ids(item))
                     outcome = Outcome(
                         item.key, item.team_id, item.user_id, "failed", type(exc).__name__
                     )
                 try:
                     on_outcome(outcome)
                 except Exception:
-                    log.exception("recording the outcome of nudge %s failed", item.key)
+                    log.exception("recording a nudge's outcome failed", extra=_ids(item))
                 with done:
                     outcomes.append(outcome)
 

@@ -26,21 +26,8 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import ids
-from bot.core.changes import (
-    Change,
-    ClearQuiet,
-    Rejected,
-    SetDays,
-    SetHours,
-    SetInterval,
-    SetQuiet,
-    SetWeeklySummary,
-    SnoozeFor,
-    SnoozeOff,
-    SnoozeUntilTomorrow,
-    TurnOff,
-    TurnOn,
-)
+from bot.core import changes
+from bot.core.changes import Change, Rejected
 from bot.core.content import Library
 from bot.core.formatting import DAY_ABBREVIATIONS, fmt_minutes, fmt_time
 from bot.core.grammar import parse_time
@@ -184,27 +171,27 @@ def change_from_home(action: dict[str, Any], prefs: Preferences) -> Change | Rej
     """The change a Home tab control asks for, checked against the current preferences."""
     action_id = action.get("action_id")
     if action_id == ids.ACTION_HOME_TOGGLE:
-        return TurnOn() if action.get("value") == "on" else TurnOff()
+        return changes.TurnOn() if action.get("value") == "on" else changes.TurnOff()
     if action_id == ids.ACTION_HOME_QUIET_CLEAR:
-        return ClearQuiet()
+        return changes.ClearQuiet()
     if action_id == ids.ACTION_HOME_SUMMARY:
-        return SetWeeklySummary(action.get("value") == "on")
+        return changes.SetWeeklySummary(action.get("value") == "on")
     if action_id == ids.ACTION_HOME_DAYS:
         values = [o.get("value") for o in action.get("selected_options") or []]
         days = frozenset(int(v) for v in values if v in {str(d) for d in range(7)})
-        return SetDays(days)
+        return changes.SetDays(days)
     if action_id in (ids.ACTION_HOME_INTERVAL, ids.ACTION_HOME_SNOOZE):
         value = str((action.get("selected_option") or {}).get("value", ""))
         if action_id == ids.ACTION_HOME_INTERVAL:
             if value.isdigit() and int(value) in INTERVAL_CHOICES:
-                return SetInterval(int(value))
+                return changes.SetInterval(int(value))
             return Rejected("pick one of the listed intervals", "every")
         if value == "off":
-            return SnoozeOff()
+            return changes.SnoozeOff()
         if value in ("today", "tomorrow"):
-            return SnoozeUntilTomorrow(days=1 if value == "today" else 2)
+            return changes.SnoozeUntilTomorrow(days=1 if value == "today" else 2)
         if value.isdigit() and value in SNOOZE_CHOICES:
-            return SnoozeFor(int(value))
+            return changes.SnoozeFor(int(value))
         return Rejected("pick one of the listed snooze lengths", "snooze")
     picked = _picked_time(action)
     if picked is None:
@@ -214,7 +201,7 @@ def change_from_home(action: dict[str, Any], prefs: Preferences) -> Change | Rej
         end = picked if action_id == ids.ACTION_HOME_END else prefs.work_end
         if end <= start:
             return Rejected("working hours must end after they start", "hours")
-        return SetHours(start, end)
+        return changes.SetHours(start, end)
     if action_id in (ids.ACTION_HOME_QUIET_START, ids.ACTION_HOME_QUIET_END):
         hour_later = (datetime.combine(datetime.min, picked) + timedelta(hours=1)).time()
         hour_earlier = (datetime.combine(datetime.min + timedelta(days=1), picked)
@@ -225,5 +212,5 @@ def change_from_home(action: dict[str, Any], prefs: Preferences) -> Change | Rej
             start, end = prefs.quiet_start or hour_earlier, picked
         if start == end:
             return Rejected("quiet hours must start and end at different times", "quiet")
-        return SetQuiet(start, end)
+        return changes.SetQuiet(start, end)
     return Rejected("that control is not one I know", "home")

@@ -7,20 +7,8 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock, PlainTextObject
 
 from bot import ids
-from bot.core.changes import (
-    Change,
-    ClearQuiet,
-    SetDays,
-    SetHours,
-    SetInterval,
-    SetQuiet,
-    SetWeeklySummary,
-    SnoozeFor,
-    SnoozeOff,
-    SnoozeUntilTomorrow,
-    TurnOff,
-    TurnOn,
-)
+from bot.core import changes
+from bot.core.changes import Change
 from bot.core.formatting import fmt_days, fmt_local, fmt_minutes, fmt_time
 from bot.core.preferences import Preferences
 from bot.render.kit import Message, build_notice, context, escape, render_message, section
@@ -117,23 +105,23 @@ def build_forget_confirm() -> Message:
 def headline_for(change: Change) -> str:
     """The first line of the answer to a saved change."""
     match change:
-        case TurnOn():
+        case changes.TurnOn():
             return "Nudges are on. I'll DM you during your working hours."
-        case TurnOff():
+        case changes.TurnOff():
             return "Nudges are off. Your settings are kept for when you turn them back on."
-        case SetHours():
+        case changes.SetHours():
             return "Working hours saved."
-        case SetDays():
+        case changes.SetDays():
             return "Working days saved."
-        case SetInterval():
+        case changes.SetInterval():
             return "Interval saved."
-        case SetQuiet():
+        case changes.SetQuiet():
             return "Quiet hours saved: no nudges then."
-        case ClearQuiet():
+        case changes.ClearQuiet():
             return "Quiet hours removed."
-        case SnoozeFor() | SnoozeUntilTomorrow():
+        case changes.SnoozeFor() | changes.SnoozeUntilTomorrow():
             return "Snoozed."
-        case SnoozeOff():
+        case changes.SnoozeOff():
             return "Snooze ended."
-        case SetWeeklySummary():
+        case changes.SetWeeklySummary():
             return "Weekly summary setting saved."

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from slack_bolt import BoltContext
 from slack_sdk.oauth.installation_store import InstallationStore
@@ -16,6 +16,9 @@ from bot.core.content import Library
 from bot.data.database import Database
 from bot.data.people import Who
 from bot.settings import Settings
+
+# A Slack payload, or a part of one (an action, an event), as Bolt hands it to a listener.
+Payload = dict[str, Any]
 
 
 def utc_now() -> datetime:

@@ -4,8 +4,7 @@ from slack_bolt import App
 
 from bot import ids
 from bot.slack.listeners.actions.exercise import (
-    did_it,
-    guided_done,
+    record_done,
     share_exercise,
     show_exercise,
     start_guided,
@@ -37,8 +36,8 @@ def register(app: App) -> None:
     app.action(re.compile(rf"^{ids.ACTION_SHOW_EXERCISE}(-\d+)?$"))(show_exercise)
     for action_id in (ids.ACTION_START_GUIDED, ids.ACTION_GUIDED_BACK, ids.ACTION_GUIDED_NEXT):
         app.action(action_id)(start_guided)
-    app.action(ids.ACTION_GUIDED_DONE)(guided_done)
-    app.action(ids.ACTION_DID_IT)(did_it)
+    app.action(ids.ACTION_GUIDED_DONE)(record_done)
+    app.action(ids.ACTION_DID_IT)(record_done)
     app.action(ids.ACTION_SHARE_EXERCISE)(share_exercise)
     app.action(ids.ACTION_NUDGE_DONE)(nudge_done)
     app.action(ids.ACTION_NUDGE_SNOOZE_HOUR)(nudge_snooze_hour)

@@ -1,29 +1,28 @@
-"""Buttons on exercise messages: show, start a guided walkthrough, I did it, share."""
+"""Buttons on exercise messages: show, a guided walkthrough and its Done, I did it, share."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import ids
 from bot.core.content import Exercise
 from bot.core.grammar import ShowExercise
-from bot.data.activity import Recorded, record_completion
+from bot.data.activity import record_completion
 from bot.data.models import CompletionSource
 from bot.render.answers import reply_to
 from bot.render.exercise import build_guided_step, build_shared
 from bot.render.kit import build_modal, build_notice, escape
 from bot.render.stats import build_done
-from bot.slack.context import Services, services_of, who_from
+from bot.slack.context import Payload, Services, services_of, who_from
 from bot.slack.webapi import lookup_timezone
 
 
 def show_exercise(
     ack: Ack,
-    action: dict[str, Any],
-    body: dict[str, Any],
+    action: Payload,
+    body: Payload,
     context: BoltContext,
     respond: Respond,
     client: WebClient,
@@ -33,7 +32,7 @@ def show_exercise(
     message = reply_to(ShowExercise(str(action.get("value", ""))), services.library)
     if body.get("response_url"):
         # A "did you mean" answer is replaced by the exercise; a list stays and gains one.
-        replace = action.get("action_id", "") != "show_exercise"
+        replace = action.get("action_id", "") != ids.ACTION_SHOW_EXERCISE
         respond(replace_original=replace, response_type="ephemeral", **message.as_kwargs())
     elif body.get("trigger_id"):
         # From the App Home tab there is no response URL: show the exercise in a modal.
@@ -51,7 +50,7 @@ def _exercise(services: Services, value: object, respond: Respond) -> tuple[Exer
     return exercise, int(step) if step.isdigit() else 0
 
 
-def start_guided(ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+def start_guided(ack: Ack, action: Payload, context: BoltContext, respond: Respond) -> None:
     """Start guided, Back and Next: the same message, updated in place to the chosen step."""
     ack()
     found = _exercise(services_of(context), action.get("value"), respond)
@@ -61,27 +60,29 @@ def start_guided(ack: Ack, action: dict[str, Any], context: BoltContext, respond
         respond(replace_original=True, response_type="ephemeral", **message.as_kwargs())
 
 
-def _message_key(body: dict[str, Any], action: dict[str, Any]) -> str:
+def _message_key(body: Payload, action: Payload) -> str:
     container = body.get("container") or {}
     return str(container.get("message_ts") or action.get("action_ts") or "")
 
 
-def _record(
+def record_done(
     ack: Ack,
-    action: dict[str, Any],
-    body: dict[str, Any],
+    action: Payload,
+    body: Payload,
     context: BoltContext,
     respond: Respond,
     client: WebClient,
-    *,
-    source: CompletionSource,
-) -> tuple[Exercise, Recorded] | None:
+) -> None:
+    """Done at the end of a walkthrough (which then closes), or I did it under an exercise
+    (which stays): either way one completion per message, however often it is pressed."""
     ack()
     services = services_of(context)
     found = _exercise(services, action.get("value"), respond)
     if not found:
-        return None
+        return
     exercise, _ = found
+    guided = action.get("action_id") == ids.ACTION_GUIDED_DONE
+    source = CompletionSource.GUIDED if guided else CompletionSource.EXERCISE
     who = who_from(context)
     recorded = record_completion(
         services.db,
@@ -89,62 +90,28 @@ def _record(
         now=services.clock(),
         exercise=exercise.slug,
         source=source,
-        # One count per message: a double click, or Done pressed twice, counts once.
         dedupe_key=f"{source}:{_message_key(body, action)}:{exercise.slug}",
         timezone_of=lambda: lookup_timezone(client, who.user_id),
     )
-    return exercise, recorded
-
-
-def guided_done(
-    ack: Ack,
-    action: dict[str, Any],
-    body: dict[str, Any],
-    context: BoltContext,
-    respond: Respond,
-    client: WebClient,
-) -> None:
-    result = _record(ack, action, body, context, respond, client, source=CompletionSource.GUIDED)
-    if result:
-        exercise, recorded = result
-        headline = f":tada: *{escape(exercise.title)} done.* That counts."
-        message = build_done(headline, recorded.stats)
-        respond(replace_original=True, response_type="ephemeral", **message.as_kwargs())
-
-
-def did_it(
-    ack: Ack,
-    action: dict[str, Any],
-    body: dict[str, Any],
-    context: BoltContext,
-    respond: Respond,
-    client: WebClient,
-) -> None:
-    result = _record(ack, action, body, context, respond, client, source=CompletionSource.EXERCISE)
-    if result:
-        exercise, recorded = result
-        headline = (
-            f":white_check_mark: Logged *{escape(exercise.title)}*."
-            if recorded.new
-            else f"Already counted: *{escape(exercise.title)}* from this message."
-        )
-        message = build_done(headline, recorded.stats)
-        respond(replace_original=False, response_type="ephemeral", **message.as_kwargs())
+    title = escape(exercise.title)
+    if guided:
+        headline = f":tada: *{title} done.* That counts."
+    elif recorded.new:
+        headline = f":white_check_mark: Logged *{title}*."
+    else:
+        headline = f"Already counted: *{title}* from this message."
+    message = build_done(headline, recorded.stats)
+    respond(replace_original=guided, response_type="ephemeral", **message.as_kwargs())
 
 
 def share_exercise(
-    ack: Ack,
-    action: dict[str, Any],
-    body: dict[str, Any],
-    context: BoltContext,
-    respond: Respond,
-    client: WebClient,
+    ack: Ack, action: Payload, context: BoltContext, respond: Respond, client: WebClient
 ) -> None:
     """Post the exercise visibly in the conversation it was asked for, naming who shared it."""
     ack()
     services = services_of(context)
     found = _exercise(services, action.get("value"), respond)
-    channel = (body.get("channel") or {}).get("id")
+    channel = context.channel_id
     if not found or not channel:
         return
     exercise, _ = found

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
-from slack_sdk import WebClient
 
 from bot.core.changes import SnoozeFor, SnoozeUntilTomorrow
 from bot.core.formatting import fmt_local
@@ -117,13 +116,13 @@ def _pause(
 
 
 def nudge_snooze_hour(
-    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond
 ) -> None:
     _pause(ack, action, context, respond, answer=NudgeAnswer.SNOOZED, change=SnoozeFor(60))
 
 
 def nudge_skip_today(
-    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond
 ) -> None:
     _pause(ack, action, context, respond, answer=NudgeAnswer.SKIPPED, change=SnoozeUntilTomorrow(1))
 

@@ -12,20 +12,7 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from bot.core.changes import (
-    Change,
-    ClearQuiet,
-    SetDays,
-    SetHours,
-    SetInterval,
-    SetQuiet,
-    SetWeeklySummary,
-    SnoozeFor,
-    SnoozeOff,
-    SnoozeUntilTomorrow,
-    TurnOff,
-    TurnOn,
-)
+from bot.core.changes import CHANGE_TYPES, Change
 from bot.core.grammar import Command, Export, ForgetMe, ShowStats, ShowStatus, parse_command
 from bot.core.preferences import Preferences
 from bot.data.activity import read_stats
@@ -56,13 +43,9 @@ def handle_psoas(
 
 
 def answer(parsed: Command, text: str, services: Services, who: Who, client: WebClient) -> Message:
+    if isinstance(parsed, CHANGE_TYPES):
+        return change(parsed, text, services, who, client)
     match parsed:
-        case (
-            TurnOn() | TurnOff() | SetHours() | SetDays() | SetInterval() | SetQuiet()
-            | ClearQuiet() | SnoozeFor() | SnoozeUntilTomorrow() | SnoozeOff()
-            | SetWeeklySummary()
-        ):  # fmt: skip
-            return change(parsed, text, services, who, client)
         case ShowStatus():
             prefs = read_preferences(services.db, who) or Preferences(
                 tz=lookup_timezone(client, who.user_id)
