@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    InteractiveElement,
     MarkdownTextObject,
     Option,
     PlainTextObject,
@@ -34,7 +35,7 @@ from bot.core.grammar import parse_time
 from bot.core.preferences import Preferences
 from bot.core.stats import Stats
 from bot.render.exercise import library_blocks
-from bot.render.kit import build_view, escape
+from bot.render.kit import build_view, escape, section
 from bot.render.settings import settings_lines
 from bot.render.stats import stats_line
 
@@ -59,6 +60,16 @@ def _timepicker(action_id: str, initial: time | None, placeholder: str) -> TimeP
         initial_time=fmt_time(initial) if initial else None,
         placeholder=PlainTextObject(text=placeholder),
     )
+
+
+TimeControl = tuple[str, time | None, str]  # action id, initial time, placeholder
+
+
+def _times_row(
+    block_id: str, start: TimeControl, end: TimeControl, extra: InteractiveElement
+) -> ActionsBlock:
+    """Two time pickers (a start and an end) and one more control, side by side."""
+    return ActionsBlock(block_id=block_id, elements=[_timepicker(*start), _timepicker(*end), extra])
 
 
 def build_home(
@@ -101,22 +112,20 @@ def build_home(
                 ),
             ],
         ),
-        SectionBlock(text=MarkdownTextObject(text="*Working hours, days and interval*")),
-        ActionsBlock(
-            block_id="hours",
-            elements=[
-                _timepicker(ids.ACTION_HOME_START, prefs.work_start, "Start"),
-                _timepicker(ids.ACTION_HOME_END, prefs.work_end, "End"),
-                StaticSelectElement(
-                    action_id=ids.ACTION_HOME_INTERVAL,
-                    placeholder=PlainTextObject(text="Interval"),
-                    options=interval_options,
-                    initial_option=next(
-                        (o for o in interval_options if o.value == str(prefs.interval_minutes)),
-                        None,
-                    ),
+        section("*Working hours, days and interval*"),
+        _times_row(
+            "hours",
+            (ids.ACTION_HOME_START, prefs.work_start, "Start"),
+            (ids.ACTION_HOME_END, prefs.work_end, "End"),
+            StaticSelectElement(
+                action_id=ids.ACTION_HOME_INTERVAL,
+                placeholder=PlainTextObject(text="Interval"),
+                options=interval_options,
+                initial_option=next(
+                    (o for o in interval_options if o.value == str(prefs.interval_minutes)),
+                    None,
                 ),
-            ],
+            ),
         ),
         ActionsBlock(
             block_id="days",
@@ -128,18 +137,16 @@ def build_home(
                 )
             ],
         ),
-        SectionBlock(text=MarkdownTextObject(text="*Quiet hours* (no nudges; may wrap midnight)")),
-        ActionsBlock(
-            block_id="quiet",
-            elements=[
-                _timepicker(ids.ACTION_HOME_QUIET_START, prefs.quiet_start, "From"),
-                _timepicker(ids.ACTION_HOME_QUIET_END, prefs.quiet_end, "Until"),
-                ButtonElement(
-                    text=PlainTextObject(text="No quiet hours"),
-                    action_id=ids.ACTION_HOME_QUIET_CLEAR,
-                    value="clear",
-                ),
-            ],
+        section("*Quiet hours* (no nudges; may wrap midnight)"),
+        _times_row(
+            "quiet",
+            (ids.ACTION_HOME_QUIET_START, prefs.quiet_start, "From"),
+            (ids.ACTION_HOME_QUIET_END, prefs.quiet_end, "Until"),
+            ButtonElement(
+                text=PlainTextObject(text="No quiet hours"),
+                action_id=ids.ACTION_HOME_QUIET_CLEAR,
+                value="clear",
+            ),
         ),
         ContextBlock(
             elements=[
