@@ -1,0 +1,144 @@
+"""Smoke tests for the benchmarks' plumbing: the harness, each benchmark's options, and each
+benchmark run end to end at a tiny size. Nothing here asserts on a timing."""
+
+from __future__ import annotations
+
+import math
+from multiprocessing.connection import Connection
+from types import ModuleType
+
+import pytest
+
+from tests.bench import bench_claim, bench_command, bench_dispatch
+from tests.bench.harness import (
+    Answers,
+    ChildProcess,
+    KeepAliveClient,
+    Target,
+    finish,
+    parse_options,
+    percentile_ms,
+    run_child,
+    scratch_directory,
+    table,
+)
+from tests.support.serving import BackgroundServer
+from tests.support.slack import command_body
+from tests.support.standin import SlackStandIn
+
+
+def test_a_missed_target_says_by_how_much_and_fails_only_under_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    slow = Target("p99", 7.5, 5.0, " ms")
+    fast = Target("ratio", 0.8, 0.75, "x", at_most=False)
+    assert not slow.met and fast.met
+    assert "MISSED by 2.50 ms (over, 50%)" in slow.line()
+    assert fast.line().endswith("-> MET")
+    assert not Target("unmeasured", math.nan, 1.0).met
+
+    assert finish([slow, fast], check=False) == 0
+    assert finish([slow, fast], check=True) == 1
+    assert finish([fast], check=True) == 0
+    captured = capsys.readouterr()
+    assert "CHECK FAILED: p99: 7.50 ms (target <= 5.00 ms) -> MISSED" in captured.err
+    assert "--check: 1 of 2 targets missed" in captured.out
+
+
+def test_percentiles_and_tables() -> None:
+    seconds = [i / 1000 for i in range(1, 101)]  # 1 .. 100 ms
+    assert percentile_ms(seconds, 50) == pytest.approx(50.0)
+    assert percentile_ms(seconds, 99) == pytest.approx(99.0)
+    assert math.isnan(percentile_ms([], 99))
+    lines = table(["", "a", "bb"], [["row", "1", "22"], ["longer row", "333", "4"]])
+    assert len({len(line) for line in lines}) == 1  # aligned columns
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "expected"),
+    [
+        (bench_command, ["--quick"], {"seconds": 2.0, "rounds": 2, "check": False}),
+        (bench_command, ["--quick", "--seconds", "3", "--check"], {"seconds": 3.0, "check": True}),
+        (bench_command, [], {"seconds": 10.0, "rate": 200.0, "clients": 32, "rounds": 4}),
+        (bench_claim, ["--quick"], {"sizes": [10_000, 50_000], "repeat": 3}),
+        (bench_claim, [], {"sizes": [100_000, 1_000_000], "backends": ["sqlite", "postgresql"]}),
+        (bench_dispatch, ["--quick", "--check"], {"workspaces": 5, "per_workspace": 60}),
+        (bench_dispatch, [], {"workspaces": 20, "per_workspace": 500, "limit": 20}),
+    ],
+)
+def test_options(module: ModuleType, argv: list[str], expected: dict[str, object]) -> None:
+    args = parse_options(module.__doc__, module.OPTIONS, argv)
+    assert {name: getattr(args, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        (bench_claim, ["--sizes", "1000000,100000"]),
+        (bench_claim, ["--backends", "mysql"]),
+        (bench_command, ["--rounds", "0"]),
+        (bench_dispatch, ["--workspaces", "0"]),
+    ],
+)
+def test_bad_options_are_refused(module: ModuleType, argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_options(module.__doc__, module.OPTIONS, argv)
+
+
+def test_requests_are_signed_as_slack_signs_them() -> None:
+    standin = SlackStandIn().start()
+    try:
+        with scratch_directory("psoas-bench-test-") as workdir:
+            web_app = bench_command.bare_app(standin.api_url, workdir)
+            with BackgroundServer(web_app, threads=2) as server:
+                client = KeepAliveClient(int(server.url.rsplit(":", 1)[1]))
+                body = command_body("half-kneel")
+                assert client.post_signed(body) == (200, b"ok")
+                tampered = client.request("POST", "/slack/events", body.encode() + b"&x=1", {})
+                assert tampered[0] == 401
+                client.close()
+    finally:
+        standin.stop()
+
+
+def _failing_child(conn: Connection) -> None:
+    def setup() -> tuple[object, Answers]:
+        raise ValueError("set-up went wrong")
+
+    run_child(conn, setup)
+
+
+def test_a_child_that_fails_says_why() -> None:
+    with (
+        pytest.raises(RuntimeError, match="set-up went wrong"),
+        ChildProcess(_failing_child, name="failing"),
+    ):
+        pass
+
+
+def test_each_benchmark_runs_at_a_tiny_size(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = {
+        "command": bench_command.main(
+            [
+                *("--seconds", "0.1", "--rate", "20", "--closed-seconds", "0.1"),
+                *("--rounds", "1", "--clients", "2", "--open-workers", "2", "--warm-up", "0.1"),
+            ]
+        ),
+        "claim": bench_claim.main(
+            ["--backends", "sqlite", "--sizes", "2000,2100", "--repeat", "1"]
+        ),
+        "dispatch": bench_dispatch.main(
+            [
+                *("--workspaces", "2", "--per-workspace", "3", "--latency-ms", "1"),
+                *("--limit", "50", "--no-memory-pass"),
+            ]
+        ),
+    }
+    out = capsys.readouterr().out
+    assert runs == {"command": 0, "claim": 0, "dispatch": 0}  # no --check: always 0
+    assert out.count("load average (1/5/15 min") == 3
+    assert out.count("\nTargets\n") == 3
+    assert "throughput real/bare" in out
+    assert "sqlite" in out and "2,100" in out
+    assert "Leaves out, against a real `psoas-bot tick`" in out
+    assert "accepted once: 6/6" in out
