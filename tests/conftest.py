@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +21,9 @@ from bot.data.schema import upgrade
 from bot.settings import Settings, load_settings
 from bot.slack.app import build_app
 from bot.slack.wsgi import WebApp
+from tests.support.bots import DispatchedBot, HttpBot
 from tests.support.serving import BackgroundServer
-from tests.support.slack import BOT_TOKEN, SIGNING_SECRET, command_body, signed_headers
+from tests.support.slack import BOT_TOKEN, SIGNING_SECRET, signed_headers
 from tests.support.standin import SlackStandIn
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -166,41 +168,30 @@ def dispatch(app: App, body: str, *, json_body: bool = False) -> BoltResponse:
     return app.dispatch(BoltRequest(body=body, headers=headers))
 
 
-@dataclass
-class RunningBot:
-    url: str
-    standin: SlackStandIn
-    session: requests.Session
+@pytest.fixture
+def slack(app: App, standin: SlackStandIn) -> DispatchedBot:
+    """The bot as Slack reaches it, through `app.dispatch()`: the default for listener tests."""
+    return DispatchedBot(app, standin)
 
-    def post(self, body: str, headers: dict[str, str]) -> requests.Response:
-        return self.session.post(self.url + "/slack/events", data=body.encode(), headers=headers)
 
-    def command(self, text: str, **kwargs: str) -> requests.Response:
-        body = command_body(text, response_url=self.standin.response_url(), **kwargs)
-        return self.post(body, signed_headers(body))
+@pytest.fixture
+def slack_without_database(
+    settings: Settings, library: Library, standin: SlackStandIn
+) -> DispatchedBot:
+    """The bot with a PostgreSQL URL where nothing listens, as when the database is down."""
+    down = Database("postgresql+psycopg://psoas@127.0.0.1:1/psoas")
+    return DispatchedBot(build_app(settings, library=library, database=down), standin)
 
 
 @pytest.fixture
 def bot(
     settings: Settings, library: Library, standin: SlackStandIn, db: Database, clock: Clock
-) -> Iterator[RunningBot]:
-    """The real WSGI app behind waitress on a free loopback port."""
+) -> Iterator[HttpBot]:
+    """The real WSGI app behind waitress on a free loopback port, for end-to-end tests."""
     app = build_app(settings, library=library, database=db, clock=clock)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
     with BackgroundServer(web_app) as server, requests.Session() as session:
-        yield RunningBot(server.url, standin, session)
-
-
-@pytest.fixture
-def bot_without_database(
-    settings: Settings, library: Library, standin: SlackStandIn
-) -> Iterator[RunningBot]:
-    """The bot with a PostgreSQL URL where nothing listens, as when the database is down."""
-    down = Database("postgresql+psycopg://psoas@127.0.0.1:1/psoas")
-    app = build_app(settings, library=library, database=down)
-    web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
-    with BackgroundServer(web_app) as server, requests.Session() as session:
-        yield RunningBot(server.url, standin, session)
+        yield HttpBot(server.url, standin, session)
 
 
 class _Everything(logging.Handler):
@@ -232,8 +223,13 @@ def no_secret_in_any_log_line() -> Iterator[None]:
     root.setLevel(logging.INFO)
     root.addHandler(handler)
     yield
+    # Whatever subset of the suite ran (some log nothing), the capture must still be
+    # working at the end: a line the bot's own logger writes now has to arrive. A test that
+    # replaced the root handlers, raised a level or stopped propagation fails this.
+    canary = f"log capture check {uuid.uuid4().hex}"
+    logging.getLogger("bot.slack.app").info(canary)
     root.removeHandler(handler)
     root.setLevel(previous)
+    assert any(canary in line for line in handler.lines), "the log capture is not working"
     leaks = [line for line in handler.lines if any(s in line for s in SUITE_SECRETS)]
-    assert handler.lines, "the suite logged nothing: the capture is not working"
     assert leaks == [], f"secrets reached the log: {leaks[:3]}"

@@ -1,51 +1,20 @@
-"""What an operator sees: metrics, start-up while the database is down, a clean stop."""
+"""What an operator sees from the command line: start-up while the database is down, a clean
+stop on SIGTERM, and the content check. (Metrics and the health check: tests/slack/test_http.py.)"""
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import requests
 
-from bot.core.changes import TurnOn
-from bot.data.people import Who, change_preferences
-from bot.engine.sender import Sender
-from bot.engine.tick import run_tick
-from tests.conftest import RunningBot
+from tests.support.content import broken_copy
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
-
-
-def metric(text: str, name: str, labels: str = "") -> float:
-    pattern = rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+]+)$"
-    found = re.search(pattern, text, re.MULTILINE)
-    return float(found[1]) if found else 0.0
-
-
-def test_metrics_count_commands_nudges_and_the_backlog(bot: RunningBot, db, library) -> None:
-    before = bot.session.get(bot.url + "/metrics").text
-    bot.command("half-kneel")
-    now = datetime(2026, 11, 25, 10, tzinfo=UTC)
-    change_preferences(
-        db, Who("T1", "U1"), TurnOn(), now=now - timedelta(minutes=30), timezone_of=lambda: "UTC"
-    )
-    sender = Sender(api_url=bot.standin.api_url, token_for=lambda _: BOT_TOKEN)
-    run_tick(db, sender, library, now=now)
-    response = bot.session.get(bot.url + "/metrics")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    after = response.text
-    command = ("psoas_slack_request_seconds_count", '{kind="command"}')
-    assert metric(after, *command) == metric(before, *command) + 1
-    sent = ("psoas_nudges_sent_total", '{kind="nudge"}')
-    assert metric(after, *sent) == metric(before, *sent) + 1
-    assert metric(after, "psoas_due_backlog") == 0
-    assert metric(after, "psoas_tick_duration_seconds_count") >= 1
 
 
 def run_bot(env: dict[str, str], **kwargs) -> subprocess.Popen[str]:
@@ -64,7 +33,7 @@ def test_start_up_waits_for_the_database_then_says_it_cannot_reach_it() -> None:
     process = run_bot(
         {
             "DATABASE_URL": "postgresql+psycopg://psoas@127.0.0.1:1/psoas",
-            "DATABASE_WAIT_SECONDS": "2",
+            "DATABASE_WAIT_SECONDS": "1",
         }
     )
     output, _ = process.communicate(timeout=60)
@@ -95,3 +64,19 @@ def test_sigterm_stops_the_bot_cleanly(tmp_path) -> None:
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "stopping" in output and "Traceback" not in output
+
+
+def test_content_check_command(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "content", "check"], capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and "5 exercises" in ok.stdout
+    content = broken_copy(tmp_path, "march", "steps:", "stepz:")
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "content", "check", "--content-dir", str(content)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "march.yaml" in bad.stderr and "steps" in bad.stderr
+    assert "Traceback" not in bad.stderr

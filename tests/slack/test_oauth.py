@@ -18,7 +18,6 @@ from bot.data.installations import (
     OAUTH_METADATA,
     EncryptedInstallationStore,
     parse_keys,
-    rotate_tokens,
 )
 from bot.data.models import Person, Workspace
 from bot.data.people import Who, change_preferences
@@ -86,11 +85,12 @@ class Site:
             headers={"Cookie": cookie},
         )
 
+    def post(self, body: str, *, json_body: bool = False) -> requests.Response:
+        headers = signed_headers(body, json_body=json_body)
+        return self.http.post(self.url + "/slack/events", data=body.encode(), headers=headers)
+
     def event(self, team: str, event: dict) -> int:
-        body = event_body(event, team=team)
-        return self.http.post(
-            self.url + "/slack/events", data=body, headers=signed_headers(body, json_body=True)
-        ).status_code
+        return self.post(event_body(event, team=team), json_body=True).status_code
 
 
 @pytest.fixture
@@ -98,7 +98,9 @@ def site(oauth_settings: Settings, library, db: Database, standin: SlackStandIn)
     app = build_app(oauth_settings, library=library, database=db)
     web = WebApp(app, max_body_bytes=oauth_settings.max_body_bytes)
     with BackgroundServer(web) as server:
-        yield Site(server.url, standin)
+        site = Site(server.url, standin)
+        yield site
+        site.http.close()
 
 
 def stored_tokens(db: Database) -> list[tuple[str, str]]:
@@ -132,17 +134,39 @@ def test_commands_from_an_installed_workspace_use_its_token(
 ) -> None:
     site.install("TNEW", "xoxb-new-workspace-token-77")
     standin.reset()
-    body = command_body("on", team="TNEW", user="U42")
-    answer = site.http.post(site.url + "/slack/events", data=body, headers=signed_headers(body))
+    answer = site.post(command_body("on", team="TNEW", user="U42"))
     assert answer.status_code == 200 and "Nudges are on" in answer.json()["text"]
     [lookup] = standin.calls_to("users.info")
     assert lookup.token == "xoxb-new-workspace-token-77"
 
 
-def test_a_request_from_a_workspace_never_installed_is_refused(site: Site) -> None:
-    body = command_body("on", team="TUNKNOWN", user="U42")
-    answer = site.http.post(site.url + "/slack/events", data=body, headers=signed_headers(body))
-    assert "Nudges are on" not in answer.text
+def test_a_command_from_a_workspace_never_installed_is_refused(
+    site: Site, db: Database, standin: SlackStandIn
+) -> None:
+    site.install("TNEW", "xoxb-new-workspace-token-77")  # another workspace is installed
+    standin.reset()
+    body = command_body("on", team="TUNKNOWN", user="U42", response_url=standin.response_url())
+    answer = site.post(body)
+    # Slack gets an empty 200 at once; the person is told, in the channel, to reinstall.
+    assert (answer.status_code, answer.text) == (200, "")
+    [told] = standin.calls_to("response_url")
+    assert "reinstall this app into your workspace" in told.args["text"]
+    assert "Nudges are on" not in told.args["text"]
+    # Nothing else: no Web API call with any workspace's token, nothing stored.
+    assert [call.method for call in standin.calls] == ["response_url"]
+    with db.session() as session:
+        assert session.get(Person, ("TUNKNOWN", "U42")) is None
+        assert session.get(Workspace, "TUNKNOWN") is None
+
+
+def test_an_event_from_a_workspace_never_installed_does_nothing(
+    site: Site, db: Database, standin: SlackStandIn
+) -> None:
+    home = {"type": "app_home_opened", "user": "U42", "tab": "home"}
+    assert site.event("TUNKNOWN", home) == 200  # Slack must not retry it
+    assert standin.calls == []  # no views.publish, with no token to send it with
+    with db.session() as session:
+        assert session.get(Workspace, "TUNKNOWN") is None
 
 
 @pytest.mark.parametrize(
@@ -167,28 +191,3 @@ def test_uninstall_and_revocation_delete_that_workspace_only(
         assert session.get(Workspace, "TGONE") is None
         assert session.scalars(select(Person.team_id)).all() == ["TSTAY"]
         assert session.get(Workspace, "TSTAY") is not None
-
-
-def test_key_rotation_re_encrypts_every_token(site: Site, db: Database) -> None:
-    site.install("TNEW", "xoxb-new-workspace-token-77")
-    new_key = Fernet.generate_key().decode()
-    assert rotate_tokens(db.engine, parse_keys(f"{new_key},{KEY}")) == 2  # bot + installation
-    only_new = EncryptedInstallationStore(CLIENT_ID, db.engine, parse_keys(new_key))
-    assert only_new.find_bot(enterprise_id=None, team_id="TNEW").bot_token == (
-        "xoxb-new-workspace-token-77"
-    )
-    only_old = EncryptedInstallationStore(CLIENT_ID, db.engine, parse_keys(KEY))
-    with pytest.raises(RuntimeError, match="does not decrypt"):
-        only_old.find_bot(enterprise_id=None, team_id="TNEW")
-
-
-def test_a_malformed_encryption_key_stops_start_up_naming_it(standin: SlackStandIn) -> None:
-    from bot.settings import SettingsError
-
-    with pytest.raises(SettingsError, match="TOKEN_ENCRYPTION_KEY is invalid"):
-        load_settings(
-            slack_signing_secret="s",
-            slack_client_id=CLIENT_ID,
-            slack_client_secret="x",
-            token_encryption_key="not-a-fernet-key",
-        )

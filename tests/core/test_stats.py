@@ -50,8 +50,23 @@ def test_today_this_week_and_favourite() -> None:
     ]
     result = compute_stats(completions, today=date(2026, 11, 25), work_days=WEEKDAYS)
     assert (result.today, result.this_week, result.total) == (2, 3, 4)
-    assert result.favourite in ("march", "half-kneel")
     assert compute_stats([], today=date(2026, 11, 25), work_days=WEEKDAYS).favourite is None
+
+
+def favourite(completions: list[tuple[date, str | None]]) -> str | None:
+    return compute_stats(completions, today=date(2026, 11, 25), work_days=WEEKDAYS).favourite
+
+
+def test_the_most_done_exercise_and_a_tie_broken_by_name() -> None:
+    march_ahead = [(date(2026, 11, 23), "march")] * 3 + [(date(2026, 11, 24), "half-kneel")]
+    assert favourite(march_ahead) == "march"
+    # Two each: the tie goes to the slug first in alphabetical order, whatever the order the
+    # completions were recorded in, so `/psoas stats` does not flip between answers.
+    tie = [(date(2026, 11, 23), "march"), (date(2026, 11, 20), "march")]
+    tie += [(date(2026, 11, 25), "half-kneel")] * 2
+    assert favourite(tie) == favourite(list(reversed(tie))) == "half-kneel"
+    # Completions with no exercise recorded never make a favourite.
+    assert favourite([(date(2026, 11, 25), None)] * 5 + [(date(2026, 11, 25), "march")]) == "march"
 
 
 def local_day(instant: datetime, zone: str) -> date:

@@ -1,4 +1,4 @@
-"""How settings change preferences: bounds, snooze in local time. Pure."""
+"""How a settings change applies to preferences: bounds, snooze in local time. Pure."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from bot.core.changes import (
     TurnOn,
     apply_change,
 )
-from bot.core.formatting import fmt_days, fmt_local
 from bot.core.preferences import Preferences
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
@@ -44,18 +43,6 @@ def test_snooze_for_a_duration() -> None:
 def test_turning_on_clears_a_stop_the_bot_made() -> None:
     stopped = Preferences(opted_in=True, stopped_reason="account_inactive")
     assert apply_change(stopped, TurnOn(), NOW).stopped_reason is None
-
-
-def test_formats() -> None:
-    assert fmt_days(frozenset(range(5))) == "Mon–Fri"
-    assert fmt_days(frozenset({0, 2, 4})) == "Mon, Wed, Fri"
-    assert fmt_days(frozenset(range(7))) == "every day"
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo("America/New_York")
-    assert fmt_local(datetime(2026, 11, 25, 20, tzinfo=UTC), zone, NOW) == "today 15:00"
-    assert fmt_local(datetime(2026, 11, 26, 14, tzinfo=UTC), zone, NOW) == "tomorrow 09:00"
-    assert fmt_local(datetime(2026, 11, 30, 14, tzinfo=UTC), zone, NOW) == "Mon 30 Nov 09:00"
 
 
 def test_working_hours_one_interval_long_hold_no_slot_so_are_refused() -> None:

@@ -15,7 +15,7 @@ from bot.slack.listeners.events import EVENTS
 from tests.conftest import dispatch
 from tests.support.slack import event_body
 
-MANIFEST = Path(__file__).resolve().parent.parent / "deploy" / "manifest.yaml"
+MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "manifest.yaml"
 
 
 @pytest.fixture(scope="module")
