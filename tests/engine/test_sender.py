@@ -3,8 +3,6 @@ or one workspace, never stopping the others. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import func, select
 
 from bot.core.content import Library
@@ -14,28 +12,10 @@ from bot.data.people import Who, read_preferences
 from bot.engine.sender import Outcome, Sender
 from bot.engine.tick import run_tick
 from bot.render.settings import settings_lines
+from tests.support.clock import SteppedTime
 from tests.support.people import opt_in, utc
 from tests.support.slack import BOT_TOKEN
 from tests.support.standin import SlackStandIn, error, rate_limited
-
-
-class SteppedTime:
-    """The sender's clock: its sleeps move this clock on at once and are kept, so a test
-    sees each wait without spending it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-        self.lock = threading.Lock()
-
-    def monotonic(self) -> float:
-        with self.lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.slept.append(seconds)
-            self.now += seconds
 
 
 def test_rate_limits_and_outages_still_deliver_each_once(

@@ -10,9 +10,9 @@ from bot.core.changes import TurnOn
 from bot.core.content import Library
 from bot.data.database import Database
 from bot.data.people import Who, change_preferences, read_preferences
-from tests.conftest import Clock
 from tests.slack.test_settings_commands import person, said
 from tests.support.bots import Bot
+from tests.support.clock import Clock
 from tests.support.slack import BOT_TOKEN, assert_valid_view, block_actions
 
 HOME = {"type": "app_home_opened", "user": "U0001", "tab": "home"}

@@ -15,8 +15,8 @@ from bot.data.models import Completion, Person
 from bot.data.people import Who, change_preferences, forget, read_preferences
 from bot.engine.sender import Sender
 from bot.engine.tick import run_tick
-from tests.conftest import Clock
 from tests.support.bots import Bot
+from tests.support.clock import Clock
 from tests.support.slack import BOT_TOKEN, assert_valid_message, block_actions
 from tests.support.standin import Call, SlackStandIn
 

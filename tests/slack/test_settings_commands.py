@@ -13,8 +13,8 @@ from bot import ids
 from bot.core.preferences import mask_to_days
 from bot.data.database import Database
 from bot.data.models import Person
-from tests.conftest import Clock
 from tests.support.bots import Bot, Reply
+from tests.support.clock import Clock
 from tests.support.slack import assert_valid_message, block_actions
 from tests.support.standin import error
 
