@@ -177,6 +177,29 @@ def bot(
         yield HttpBot(server.url, standin, session)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "listener_fails: the test makes a listener fail on purpose")
+
+
+@pytest.fixture(autouse=True)
+def no_listener_failure_unnoticed(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """The error handler answers Slack 200 even when a listener raised, so a status alone
+    cannot show that a request was handled: any listener failure fails the test, unless the
+    test is about one (`@pytest.mark.listener_fails`)."""
+    yield
+    if request.node.get_closest_marker("listener_fails"):
+        return
+    failed = [
+        record.getMessage()
+        for phase in ("setup", "call")
+        for record in caplog.get_records(phase)
+        if record.getMessage().startswith("listener failed")
+    ]
+    assert failed == [], f"a listener failed: {failed}"
+
+
 class _Everything(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)  # what production logs

@@ -16,6 +16,7 @@ def explode(*args: object, **kwargs: object) -> None:
     raise RuntimeError("boom in the core")
 
 
+@pytest.mark.listener_fails
 def test_a_failing_command_gives_a_short_apology(
     slack: Bot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -28,6 +29,7 @@ def test_a_failing_command_gives_a_short_apology(
     assert "RuntimeError" in failure.getMessage() and failure.exc_info is not None
 
 
+@pytest.mark.listener_fails
 def test_a_failing_button_apologises_in_the_conversation(
     slack: Bot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
