@@ -42,3 +42,44 @@ def test_a_failing_button_apologises_in_the_conversation(
     assert apology.args["replace_original"] is False  # the message clicked stays as it was
     assert "boom" not in str(apology.args)
     assert any("RuntimeError" in r.getMessage() for r in caplog.records)
+
+
+def test_a_button_while_the_database_is_down_says_nothing_was_saved(
+    slack_without_database: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = slack_without_database
+    action = {"action_id": ids.ACTION_DID_IT, "type": "button", "value": "march"}
+    response = bot.click(block_actions(action, response_url=bot.standin.response_url()))
+    assert response.status_code == 200
+    [answer] = bot.standin.wait_for("response_url")
+    assert "can't reach my database" in answer.args["text"]
+    assert answer.args["replace_original"] is False  # the exercise stays on screen
+    # An expected bad day: one warning line naming it, no stack trace.
+    [warning] = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+
+
+def test_a_home_control_while_the_database_is_down_shows_it_on_the_tab(
+    slack_without_database: Bot,
+) -> None:
+    bot = slack_without_database
+    action = {
+        "action_id": ids.ACTION_HOME_TOGGLE,
+        "type": "button",
+        "value": "on",
+    }
+    response = bot.click(block_actions(action, view={"type": "home", "id": "V1"}))
+    assert response.status_code == 200
+    [publish] = bot.standin.wait_for("views.publish")
+    assert "can't reach my database" in str(publish.args["view"])
+
+
+def test_an_event_while_the_database_is_down_is_logged_in_one_line(
+    slack_without_database: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = {"id": "U0001", "team_id": "T0001", "tz": "Asia/Tokyo", "deleted": False}
+    response = slack_without_database.event({"type": "user_change", "user": user})
+    assert response.status_code == 200
+    [warning] = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
