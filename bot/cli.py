@@ -20,8 +20,9 @@ from bot.core.content import ContentError, Library, load_library
 from bot.data.database import Database
 from bot.data.installations import bot_token_finder, parse_keys, rotate_tokens
 from bot.data.schema import current_revision, head_revision, is_sqlite_file, upgrade
+from bot.data.workspaces import note_refused_token, retry_refused_token, token_fingerprint
 from bot.engine.sender import Sender
-from bot.engine.tick import run_tick
+from bot.engine.tick import TickReport, run_tick
 from bot.settings import (
     Settings,
     SettingsError,
@@ -75,7 +76,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
-    _reactivate_single_workspace(settings, database)
     library = load_library(settings.content_dir)
     app = build_app(settings, library=library, database=database)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
@@ -108,11 +108,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reactivate_single_workspace(settings: Settings, database: Database) -> None:
-    from bot.data.workspaces import reactivate_workspaces
-
-    if settings.slack_client_id is None and reactivate_workspaces(database):
-        log.info("nudges resumed for a workspace stopped by an auth error; the token is retried")
+def nudge_pass(
+    settings: Settings, database: Database, sender: Sender, library: Library, *, now: datetime
+) -> TickReport:
+    """One nudge pass. With a single bot token, a token Slack refused is tried again only
+    when the configured token is another one, or once an hour, not on every pass."""
+    token = settings.slack_bot_token
+    fingerprint = None
+    if settings.slack_client_id is None and token is not None:
+        fingerprint = token_fingerprint(token.get_secret_value())
+        if retry_refused_token(database, fingerprint=fingerprint, now=now):
+            log.info("nudges resume for a workspace Slack refused before; trying the token again")
+    lease = timedelta(seconds=settings.claim_lease_seconds)
+    report = run_tick(database, sender, library, now=now, lease=lease)
+    if fingerprint is not None:
+        note_refused_token(database, fingerprint=fingerprint)
+    return report
 
 
 def make_sender(settings: Settings, database: Database) -> Sender:
@@ -122,7 +133,7 @@ def make_sender(settings: Settings, database: Database) -> Sender:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return Sender(
         api_url=settings.slack_api_url,
-        token_for=bot_token_finder(store) if store else lambda _team_id: token,
+        token_for=bot_token_finder(store, database) if store else lambda _team_id: token,
         rate_per_second=settings.nudge_rate_per_second,
     )
 
@@ -133,11 +144,10 @@ def start_scheduler(
     """APScheduler is only the clock: the database decides who is due, so every replica can
     run the same job without a shared job store."""
     sender = make_sender(settings, database)
-    lease = timedelta(seconds=settings.claim_lease_seconds)
 
     def tick() -> None:
         try:
-            report = run_tick(database, sender, library, now=datetime.now(UTC), lease=lease)
+            report = nudge_pass(settings, database, sender, library, now=datetime.now(UTC))
         except Exception:
             log.exception("nudge tick failed; the next tick retries")
             return
@@ -177,10 +187,8 @@ def cmd_tick(args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
-    _reactivate_single_workspace(settings, database)
     library = load_library(settings.content_dir)
-    lease = timedelta(seconds=settings.claim_lease_seconds)
-    report = run_tick(database, make_sender(settings, database), library, now=now, lease=lease)
+    report = nudge_pass(settings, database, make_sender(settings, database), library, now=now)
     print(
         f"tick at {now.isoformat()}: {report.due} due, {report.claimed} claimed, "
         f"{report.summaries} weekly summaries, "

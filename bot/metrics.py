@@ -15,6 +15,12 @@ NUDGES_FAILED = Counter(
     ["error"],
     registry=REGISTRY,
 )
+NUDGES_UNVERIFIED = Counter(
+    "psoas_nudges_unverified_total",
+    "Resends not sent because the DM's history could not be read to rule out a double",
+    ["reason"],
+    registry=REGISTRY,
+)
 NUDGES_MISSED = Counter(
     "psoas_nudges_missed_total", "Slots dropped as too late after downtime", registry=REGISTRY
 )

@@ -34,26 +34,33 @@ class DndWindow:
 
 @dataclass(frozen=True)
 class DndStatus:
-    """What Slack says of a person's Do Not Disturb (dnd.info, or `dnd_updated_user`)."""
+    """What Slack tells a bot of a person's Do Not Disturb: the scheduled window only.
+
+    `dnd.info` returns the `snooze_*` fields (a manual "pause notifications") only for the
+    calling user, and `dnd_updated_user` never carries them
+    (https://docs.slack.dev/reference/methods/dnd.info,
+    https://docs.slack.dev/reference/events/dnd_updated_user): an ad-hoc pause is invisible
+    to a bot, which is why `/psoas snooze` exists.
+    """
 
     start: datetime | None  # the next scheduled window; it repeats daily
     end: datetime | None
-    snooze_until: datetime | None  # a manual "pause notifications"
 
     @classmethod
     def from_slack(cls, payload: dict[str, object]) -> DndStatus:
         def instant(key: str) -> datetime | None:
             value = payload.get(key)
-            if isinstance(value, int | float) and value > 0:
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                return None
+            try:
                 return datetime.fromtimestamp(value, UTC)
-            return None
+            except (OverflowError, OSError, ValueError):  # not a time Slack would send
+                return None
 
-        scheduled = bool(payload.get("dnd_enabled"))
-        snoozing = bool(payload.get("snooze_enabled"))
+        scheduled = payload.get("dnd_enabled") is True
         return cls(
             start=instant("next_dnd_start_ts") if scheduled else None,
             end=instant("next_dnd_end_ts") if scheduled else None,
-            snooze_until=instant("snooze_endtime") if snoozing else None,
         )
 
 
@@ -190,15 +197,10 @@ DAY = timedelta(days=1)
 
 
 def dnd_windows(
-    *,
-    start: datetime | None,
-    end: datetime | None,
-    snooze_until: datetime | None,
-    now: datetime,
-    days: int = HORIZON_DAYS,
+    *, start: datetime | None, end: datetime | None, now: datetime, days: int = HORIZON_DAYS
 ) -> list[DndWindow]:
-    """Slack's DND as windows: the daily schedule repeated from its next known occurrence
-    (Slack reports only the next one), and a manual snooze from now until it ends."""
+    """Slack's scheduled DND as windows: the daily schedule repeated from its next known
+    occurrence (Slack reports only the next one)."""
     windows: list[DndWindow] = []
     if start is not None and end is not None and end > start:
         # Step back to the occurrence around `now`, then lay the daily schedule forward.
@@ -207,8 +209,6 @@ def dnd_windows(
         if first_start - DAY < now < first_end - DAY:
             first_start, first_end = first_start - DAY, first_end - DAY
         windows += [DndWindow(first_start + k * DAY, first_end + k * DAY) for k in range(days)]
-    if snooze_until is not None and snooze_until > now:
-        windows.append(DndWindow(now, snooze_until))
     return windows
 
 

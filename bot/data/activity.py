@@ -88,7 +88,12 @@ def record_completion(
         person = find_person(session, team_id=who.team_id, user_id=who.user_id)
         if person is None:
             person = ensure_person(
-                session, team_id=who.team_id, user_id=who.user_id, tz=timezone_of()
+                session,
+                team_id=who.team_id,
+                user_id=who.user_id,
+                tz=timezone_of(),
+                enterprise_id=who.enterprise_id,
+                org_install=who.org_install,
             )
         new = _add_completion(
             session, person, now=now, exercise=exercise, source=source, key=dedupe_key

@@ -17,6 +17,9 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Dialect, Engine, MetaData, String, Table, TypeDecorator, select
 
+from bot.data.database import Database
+from bot.data.models import Workspace
+
 log = logging.getLogger(__name__)
 
 TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
@@ -118,11 +121,23 @@ def rotate_tokens(engine: Engine, fernet: MultiFernet) -> int:
     return changed
 
 
-def bot_token_finder(store: InstallationStore) -> Callable[[str], str | None]:
-    """team id -> that workspace's bot token, for the nudge sender."""
+def bot_token_finder(store: InstallationStore, db: Database) -> Callable[[str], str | None]:
+    """team id -> that workspace's bot token, for the nudge sender.
+
+    slack_sdk's stores match the enterprise id exactly, so a workspace inside an Enterprise
+    Grid org is found only with its org's id, and an org-wide installation only by the org
+    (https://docs.slack.dev/enterprise/developing-for-enterprise-orgs): both come from
+    the workspace row, which every request from the workspace keeps up to date.
+    """
 
     def find(team_id: str) -> str | None:
-        bot = store.find_bot(enterprise_id=None, team_id=team_id)
+        with db.session() as session:
+            workspace = session.get(Workspace, team_id)
+        bot = store.find_bot(
+            enterprise_id=workspace.enterprise_id if workspace else None,
+            team_id=team_id,
+            is_enterprise_install=workspace.org_install if workspace else False,
+        )
         return bot.bot_token if bot else None
 
     return find

@@ -33,12 +33,14 @@ class LogKind(StrEnum):
 
 
 class LogStatus(StrEnum):
-    """claimed -> sent | failed | abandoned (a crash left it unsent past its grace)."""
+    """claimed -> sent | failed | abandoned (a crash left it unsent past its grace) |
+    unverified (a resend whose DM history could not be read, so it was not sent again)."""
 
     CLAIMED = "claimed"
     SENT = "sent"
     FAILED = "failed"
     ABANDONED = "abandoned"
+    UNVERIFIED = "unverified"
 
 
 class NudgeAnswer(StrEnum):
@@ -94,9 +96,17 @@ class Workspace(Base):
     __tablename__ = "workspaces"
 
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Enterprise Grid: the org the workspace belongs to, and whether the app was installed
+    # org-wide (then the org's one bot token serves every workspace in it).
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    org_install: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     # Why the bot stopped working for this workspace (`token_revoked`, `invalid_auth`).
     inactive_reason: Mapped[str | None] = mapped_column(String(64))
+    inactive_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Single-workspace mode: a fingerprint of the token Slack refused, so the same token is
+    # not tried again on every pass, and a new one is tried at once.
+    refused_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
@@ -134,7 +144,6 @@ class Person(Base):
     # Slack Do Not Disturb, kept from `dnd_updated_user` (and dnd.info once when unknown).
     dnd_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dnd_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    dnd_snooze_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dnd_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.core.changes import Change, Rejected, TurnOn, apply_change
@@ -28,6 +28,10 @@ class Who:
 
     team_id: str
     user_id: str
+    # Enterprise Grid: the org, and whether the app is installed org-wide. Kept with the
+    # workspace so the nudge sender can find the bot token without a request in hand.
+    enterprise_id: str | None = None
+    org_install: bool = False
 
 
 def to_preferences(person: Person | Row[Any]) -> Preferences:
@@ -70,9 +74,17 @@ def find_person(
     return session.scalars(query).one_or_none()
 
 
-def ensure_person(session: Session, *, team_id: str, user_id: str, tz: str) -> Person:
+def ensure_person(
+    session: Session,
+    *,
+    team_id: str,
+    user_id: str,
+    tz: str,
+    enterprise_id: str | None = None,
+    org_install: bool = False,
+) -> Person:
     """The person's row, created with default preferences (nudges off) if it is new."""
-    insert_ignoring_duplicates(session, Workspace, {"team_id": team_id})
+    ensure_workspace(session, team_id, enterprise_id=enterprise_id, org_install=org_install)
     defaults = Preferences(tz=tz)
     insert_ignoring_duplicates(
         session,
@@ -91,6 +103,19 @@ def ensure_person(session: Session, *, team_id: str, user_id: str, tz: str) -> P
     person = find_person(session, team_id=team_id, user_id=user_id, lock=True)
     assert person is not None  # inserted just above, or already there
     return person
+
+
+def ensure_workspace(
+    session: Session, team_id: str, *, enterprise_id: str | None, org_install: bool
+) -> None:
+    """The workspace's row, knowing its Grid org when Slack told us one."""
+    values = {"team_id": team_id, "enterprise_id": enterprise_id, "org_install": org_install}
+    if not insert_ignoring_duplicates(session, Workspace, values) and enterprise_id:
+        session.execute(
+            update(Workspace)
+            .where(Workspace.team_id == team_id)
+            .values(enterprise_id=enterprise_id, org_install=org_install)
+        )
 
 
 def update_timezone(
@@ -119,7 +144,6 @@ def dnd_windows_of(person: Person | Row[Any], now: datetime) -> list[DndWindow]:
     return dnd_windows(
         start=person.dnd_start,
         end=person.dnd_end,
-        snooze_until=person.dnd_snooze_until,
         now=now,
     )
 
@@ -144,7 +168,6 @@ def reschedule_after_change(person: Person, *, now: datetime) -> None:
 
 def update_dnd(person: Person, status: DndStatus, *, now: datetime) -> None:
     person.dnd_start, person.dnd_end = status.start, status.end
-    person.dnd_snooze_until = status.snooze_until
     person.dnd_checked_at = now
     reschedule_after_change(person, now=now)
 
@@ -186,7 +209,12 @@ def change_preferences(
         person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
         if person is None:
             person = ensure_person(
-                session, team_id=who.team_id, user_id=who.user_id, tz=tz or timezone_of()
+                session,
+                team_id=who.team_id,
+                user_id=who.user_id,
+                tz=tz or timezone_of(),
+                enterprise_id=who.enterprise_id,
+                org_install=who.org_install,
             )
         result = apply_change(to_preferences(person), change, now)
         if isinstance(result, Preferences):

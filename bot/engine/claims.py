@@ -217,7 +217,6 @@ DUE_COLUMNS = (
     Person.next_nudge_at,
     Person.dnd_start,
     Person.dnd_end,
-    Person.dnd_snooze_until,
 )
 
 
@@ -401,7 +400,9 @@ def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
         if outcome.kind == "sent":
             row.status, row.channel, row.message_ts = LogStatus.SENT, outcome.channel, outcome.ts
             return
-        row.status, row.error = LogStatus.FAILED, outcome.error
+        unverified = outcome.kind == "unverified"
+        row.status = LogStatus.UNVERIFIED if unverified else LogStatus.FAILED
+        row.error = outcome.error
         if outcome.kind == "person":
             person = find_person(
                 session, team_id=outcome.team_id, user_id=outcome.user_id, lock=True
@@ -413,6 +414,7 @@ def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
             workspace = session.get(Workspace, outcome.team_id)
             if workspace is not None:
                 workspace.active, workspace.inactive_reason = False, outcome.error
+                workspace.inactive_since = now
         log.warning(
             "nudge not delivered",
             extra={"team_id": outcome.team_id, "user_id": outcome.user_id, "error": outcome.error},

@@ -30,6 +30,12 @@ PERSON_ERRORS = frozenset(
      "messages_tab_disabled", "cannot_dm_bot"}
 )  # fmt: skip
 METADATA_EVENT = "psoas_nudge"
+# conversations.history for apps outside the Marketplace since 29 May 2025: at most 15
+# messages a call, one call a minute
+# (https://docs.slack.dev/reference/methods/conversations.history, "non-Marketplace apps").
+HISTORY_LIMIT = 15
+# Slack's clock and ours may differ a little: look this much before the slot too.
+CLOCK_SLACK_SECONDS = 60.0
 # The bot lost its access to the whole workspace.
 WORKSPACE_ERRORS = frozenset({"invalid_auth", "token_revoked", "not_authed", "team_not_found"})
 
@@ -42,6 +48,8 @@ class Outgoing:
     text: str
     blocks: list[dict[str, Any]]
     check_delivered_first: bool = False
+    # When the DM could first have gone out (epoch seconds): where a check looks from.
+    not_before: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,9 @@ class Outcome:
     key: int
     team_id: str
     user_id: str
-    kind: str  # "sent" | "person" | "workspace" | "failed"
+    # sent | person (stop nudging them) | workspace (stop the workspace) | failed |
+    # unverified (a resend whose DM history could not be read: not sent, to never double)
+    kind: str
     error: str | None = None
     channel: str | None = None
     ts: str | None = None
@@ -209,14 +219,25 @@ class Sender:
         self._sleep(self.backoff_base * (2**attempt) * random.uniform(0.5, 1.5))
 
     def find_delivered(self, client: WebClient, item: Outgoing) -> Outcome | None:
-        """After a crash, was this DM sent before the process died? Look in the DM itself."""
+        """Was this DM sent already (by a process that died before recording it)? Look in
+        the DM itself, from the slot on. None means it is not there: send it.
+
+        When the history cannot be read (Slack's one-a-minute limit on history, an error,
+        more messages since the slot than one page holds) the answer is "unverified": the
+        nudge is not sent again, because a lost nudge is better than a doubled one."""
         try:
             channel = client.conversations_open(users=item.user_id)["channel"]["id"]
             history = client.conversations_history(
-                channel=channel, limit=50, include_all_metadata=True
+                channel=channel,
+                limit=HISTORY_LIMIT,
+                oldest=f"{max(0.0, item.not_before - CLOCK_SLACK_SECONDS):.6f}",
+                include_all_metadata=True,
             )
-        except (SlackApiError, OSError, TimeoutError, KeyError, TypeError):
-            return None  # cannot tell: send it (a rare duplicate beats a lost nudge)
+        except SlackApiError as exc:
+            code = exc.response.get("error") or f"http_{exc.response.status_code}"
+            return self._unverified(item, str(code))
+        except (OSError, TimeoutError, KeyError, TypeError) as exc:
+            return self._unverified(item, type(exc).__name__)
         for message in history.get("messages") or []:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
@@ -225,7 +246,14 @@ class Sender:
                     item.key, item.team_id, item.user_id, "sent", channel=channel,
                     ts=message.get("ts"),
                 )  # fmt: skip
+        if history.get("has_more"):
+            return self._unverified(item, "history_has_more")
         return None
+
+    def _unverified(self, item: Outgoing, reason: str) -> Outcome:
+        log.warning("could not tell whether a nudge went out: not resending it (%s)", reason,
+                    extra=_ids(item))  # fmt: skip
+        return Outcome(item.key, item.team_id, item.user_id, "unverified", reason)
 
     def send_one(self, item: Outgoing) -> Outcome:
         token = self.token_for(item.team_id)

@@ -36,7 +36,14 @@ from bot.engine.claims import (
     still_mine,
 )
 from bot.engine.sender import Outcome, Outgoing, Sender
-from bot.metrics import DUE_BACKLOG, NUDGES_FAILED, NUDGES_MISSED, NUDGES_SENT, TICK_SECONDS
+from bot.metrics import (
+    DUE_BACKLOG,
+    NUDGES_FAILED,
+    NUDGES_MISSED,
+    NUDGES_SENT,
+    NUDGES_UNVERIFIED,
+    TICK_SECONDS,
+)
 from bot.render.nudge import build_nudge, build_weekly_summary
 
 log = logging.getLogger(__name__)
@@ -112,6 +119,7 @@ def render_claim(
         message.text,
         message.blocks,
         check_delivered_first=claim.resend,
+        not_before=claim.slot.timestamp(),
     )
 
 
@@ -142,6 +150,8 @@ def run_tick(
         report.count(outcome)
         if outcome.kind == "sent":
             NUDGES_SENT.labels(kinds.get(outcome.key, LogKind.NUDGE)).inc()
+        elif outcome.kind == "unverified":
+            NUDGES_UNVERIFIED.labels(outcome.error or "unknown").inc()
         else:
             NUDGES_FAILED.labels(outcome.error or outcome.kind).inc()
         if on_outcome is not None:

@@ -102,7 +102,8 @@ def build_shared(exercise: Exercise, guidance: Guidance, user_id: str) -> Messag
         *exercise_body(exercise, guidance),
         context(f"Shared by <@{user_id}> · `/psoas {exercise.slug}` to try it"),
     ]
-    return render_message(f"<@{user_id}> shared a stretch: {exercise_fallback(exercise)}", blocks)
+    fallback = f" shared a stretch: {exercise_fallback(exercise)}"
+    return render_message(fallback, blocks, markup=f"<@{user_id}>")
 
 
 def build_guided_step(exercise: Exercise, index: int) -> Message:
@@ -180,7 +181,7 @@ def build_unknown(typed: str, suggestion: str | None, library: Library) -> Messa
     )
     blocks = [intro.to_dict(), *listing.blocks]
     text = f"I don't know that.{hint} Try /psoas help or /psoas list."
-    return Message(text=text, blocks=blocks)
+    return Message(text=escape(text), blocks=blocks)
 
 
 def library_blocks(library: Library) -> list[dict[str, Any]]:

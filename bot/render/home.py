@@ -81,6 +81,11 @@ def build_home(
     notice: str | None = None,
 ) -> dict[str, Any]:
     on = prefs.opted_in and not prefs.stopped_reason
+    # Slack keeps what a control shows on screen while its block and action ids stay the
+    # same, even when the view sent sets another value; new block ids on every render make
+    # each control show the saved value, also after a choice that was not saved
+    # (bolt-js#290 and bolt-python#1064, answered by Slack's SDK maintainers).
+    revision = format(int(now.timestamp() * 1000), "x")
     day_options = [_option(str(d), name) for d, name in enumerate(DAY_ABBREVIATIONS)]
     interval_options = [_option(str(m), f"Every {fmt_minutes(m)}") for m in INTERVAL_CHOICES]
     snooze_options = [_option(value, label) for value, label in SNOOZE_CHOICES.items()]
@@ -90,7 +95,7 @@ def build_home(
     blocks += [
         SectionBlock(text=MarkdownTextObject(text="\n".join(settings_lines(prefs, now)))),
         ActionsBlock(
-            block_id="nudges",
+            block_id=f"nudges-{revision}",
             elements=[
                 ButtonElement(
                     text=PlainTextObject(text="Turn nudges off" if on else "Turn nudges on"),
@@ -114,7 +119,7 @@ def build_home(
         ),
         section("*Working hours, days and interval*"),
         _times_row(
-            "hours",
+            f"hours-{revision}",
             (ids.ACTION_HOME_START, prefs.work_start, "Start"),
             (ids.ACTION_HOME_END, prefs.work_end, "End"),
             StaticSelectElement(
@@ -128,7 +133,7 @@ def build_home(
             ),
         ),
         ActionsBlock(
-            block_id="days",
+            block_id=f"days-{revision}",
             elements=[
                 CheckboxesElement(
                     action_id=ids.ACTION_HOME_DAYS,
@@ -139,7 +144,7 @@ def build_home(
         ),
         section("*Quiet hours* (no nudges; may wrap midnight)"),
         _times_row(
-            "quiet",
+            f"quiet-{revision}",
             (ids.ACTION_HOME_QUIET_START, prefs.quiet_start, "From"),
             (ids.ACTION_HOME_QUIET_END, prefs.quiet_end, "Until"),
             ButtonElement(

@@ -8,6 +8,7 @@ would produce an invalid payload fails in the tests rather than in a person's Sl
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,10 +43,14 @@ class Message:
         return {"text": self.text, "blocks": self.blocks}
 
 
-def render_message(text: str, blocks: Sequence[Block]) -> Message:
+def render_message(text: str, blocks: Sequence[Block], *, markup: str = "") -> Message:
+    """The message for `blocks`, with `text` as its plain fallback.
+
+    Slack reads the fallback as markup too, so it is escaped here, once: a `<`, `>` or `&`
+    in it shows as itself. `markup` goes in front unescaped, for a mention."""
     if len(blocks) > MAX_MESSAGE_BLOCKS:
         raise ValueError(f"{len(blocks)} blocks is over Slack's limit of {MAX_MESSAGE_BLOCKS}")
-    return Message(text=text, blocks=[block.to_dict() for block in blocks])
+    return Message(text=markup + escape(text), blocks=[block.to_dict() for block in blocks])
 
 
 def escape(text: str) -> str:
@@ -87,9 +92,19 @@ def cached(builder: Callable[[Library], Message], library: Library) -> Message:
     return builder(library)
 
 
-def build_notice(markdown: str, fallback: str) -> Message:
-    """A one-paragraph answer, such as a confirmation or an apology."""
-    return render_message(fallback, [section(markdown)])
+def build_notice(markdown: str, fallback: str | None = None) -> Message:
+    """A one-paragraph answer, such as a confirmation or an apology. The fallback is the
+    paragraph's own words unless a shorter one is given."""
+    return render_message(
+        fallback if fallback is not None else plain(markdown), [section(markdown)]
+    )
+
+
+def plain(markdown: str) -> str:
+    """The words of one mrkdwn paragraph, for a fallback: emphasis marks dropped, Slack's
+    three entities read back as characters (`render_message` escapes them once again)."""
+    words = re.sub(r"[*_`]", "", markdown)
+    return words.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def build_view(kind: str, blocks: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block
 from bot import ids
 from bot.core.content import Exercise, Library
 from bot.core.stats import Stats
-from bot.render.kit import Message, button, context, escape, render_message, section
+from bot.render.kit import Message, button, context, escape, plain, render_message, section
 
 
 def build_weekly_summary(stats: Stats, library: Library) -> Message:
@@ -29,7 +29,7 @@ def build_weekly_summary(stats: Stats, library: Library) -> Message:
         section(":calendar: *Your week in movement*\n" + " ".join(lines)),
         context("`/psoas summary off` stops these weekly notes."),
     ]
-    return render_message("Your week in movement: " + " ".join(lines).replace("*", ""), blocks)
+    return render_message("Your week in movement: " + plain(" ".join(lines)), blocks)
 
 
 def pick_for_slot(library: Library, slot: datetime) -> tuple[str, Exercise]:

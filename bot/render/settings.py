@@ -11,7 +11,15 @@ from bot.core import changes
 from bot.core.changes import Change
 from bot.core.formatting import fmt_days, fmt_local, fmt_minutes, fmt_time
 from bot.core.preferences import Preferences
-from bot.render.kit import Message, build_notice, context, escape, render_message, section
+from bot.render.kit import (
+    Message,
+    build_notice,
+    context,
+    escape,
+    plain,
+    render_message,
+    section,
+)
 
 STOPPED_REASONS = {
     "account_inactive": "your Slack account is deactivated",
@@ -62,9 +70,7 @@ def build_settings(prefs: Preferences, now: datetime, *, headline: str | None = 
         blocks.append(HeaderBlock(text=PlainTextObject(text="Your nudge settings")))
     blocks.append(section("\n".join(lines)))
     blocks.append(context("Change any of them: `/psoas help` lists the commands."))
-    text = (headline + " " if headline else "") + "; ".join(
-        line.replace("*", "").replace("`", "") for line in lines
-    )
+    text = (headline + " " if headline else "") + "; ".join(plain(line) for line in lines)
     return render_message(text, blocks)
 
 

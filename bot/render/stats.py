@@ -6,7 +6,15 @@ from slack_sdk.models.blocks import Block, HeaderBlock, PlainTextObject
 
 from bot.core.content import Library
 from bot.core.stats import Stats
-from bot.render.kit import Message, build_notice, context, escape, render_message, section
+from bot.render.kit import (
+    Message,
+    build_notice,
+    context,
+    escape,
+    plain,
+    render_message,
+    section,
+)
 
 
 def stats_line(stats: Stats) -> str:
@@ -22,7 +30,7 @@ def build_done(headline: str, stats: Stats | None) -> Message:
     blocks: list[Block] = [section(headline)]
     if stats is not None:
         blocks.append(context(stats_line(stats)))
-    text = headline.replace("*", "") + (f" {stats_line(stats)}" if stats else "")
+    text = plain(headline) + (f" {stats_line(stats)}" if stats else "")
     return render_message(text, blocks)
 
 

@@ -15,6 +15,7 @@ from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, Succ
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
 from slack_sdk.oauth.installation_store import InstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
@@ -22,7 +23,7 @@ from bot import ids
 from bot.core.content import Library, load_library
 from bot.data.database import Database, DatabaseUnavailableError
 from bot.data.installations import EncryptedInstallationStore, parse_keys
-from bot.data.workspaces import register_workspace
+from bot.data.workspaces import register_installation
 from bot.metrics import REQUEST_SECONDS
 from bot.render.help import build_welcome
 from bot.render.kit import Message, build_notice
@@ -72,7 +73,13 @@ def build_app(
         installation_store=store,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(token=None if store else token, base_url=settings.slack_api_url)
+    client = WebClient(
+        token=None if store else token,
+        base_url=settings.slack_api_url,
+        # Slack's 429 carries Retry-After: wait it out once rather than tell the person
+        # "something went wrong" (Bolt copies these handlers into every request's client).
+        retry_handlers=[*default_retry_handlers(), RateLimitErrorRetryHandler(max_retry_count=1)],
+    )
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
@@ -125,7 +132,12 @@ def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -
     def greet_installer(args: SuccessArgs) -> BoltResponse:
         """Say hello to whoever installed the app, with how to start."""
         installation = args.installation
-        register_workspace(db, installation.team_id or installation.enterprise_id or "")
+        register_installation(
+            db,
+            team_id=installation.team_id,
+            enterprise_id=installation.enterprise_id,
+            org_install=bool(installation.is_enterprise_install),
+        )
         try:
             WebClient(token=installation.bot_token, base_url=api_url).chat_postMessage(
                 channel=installation.user_id, **build_welcome().as_kwargs()
@@ -202,6 +214,6 @@ def _tell_clicker(
         elif (body.get("view") or {}).get("type") == "home":
             services = services_of(context)
             notice = message.text if message is CANNOT_SAVE else "Something went wrong; try again."
-            publish_home_for(services, who_from(context), client, notice=notice)
+            publish_home_for(services, who_from(context, body), client, notice=notice)
     except Exception as exc:  # Slack unreachable too: the log line above already says why
         logger.warning("could not tell the person about the failure: %s", type(exc).__name__)

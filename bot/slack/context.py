@@ -47,15 +47,51 @@ def services_of(context: BoltContext) -> Services:
     return cast(Services, context[CONTEXT_KEY])
 
 
-def workspace_of(context: BoltContext, team_hint: object = None) -> str:
-    """The workspace a request comes from, as Bolt read it from the signed payload; then
-    a workspace the payload itself names (`team_hint`, such as an event's `user.team_id`);
-    an org-wide install without either falls back to the enterprise id."""
-    hint = team_hint if isinstance(team_hint, str) else None
-    return context.team_id or hint or context.enterprise_id or ""
+def typed_text(value: object) -> str:
+    """What the person typed. Slack sends `&`, `<` and `>` in it as `&amp;`, `&lt;` and
+    `&gt;` (https://docs.slack.dev/messaging/formatting-message-text#escaping): read them
+    back once here, so the core sees the characters and the renderer escapes them once."""
+    text = value if isinstance(value, str) else ""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def who_from(context: BoltContext, user_id: str | None = None, *, team_hint: object = None) -> Who:
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _field(value: object, key: str) -> str | None:
+    return _text(value.get(key)) if isinstance(value, dict) else None
+
+
+def workspace_of(context: BoltContext, body: Payload) -> str:
+    """The workspace a request comes from.
+
+    Bolt reads it from the signed payload. An org-wide install on Enterprise Grid sends
+    `team_id: null` in `authorizations`, and then the workspace is in the payload itself:
+    the event's top-level `team_id`, `user.team_id`, `view.app_installed_team_id` or
+    `view.team_id` (https://docs.slack.dev/enterprise/developing-for-enterprise-orgs).
+    Only when none names one does the org's id stand in for it.
+    """
+    event = body.get("event")
+    event_user = event.get("user") if isinstance(event, dict) else None
+    candidates = (
+        context.team_id,
+        _text(body.get("team_id")),
+        _field(body.get("user"), "team_id"),
+        _field(body.get("view"), "app_installed_team_id"),
+        _field(body.get("view"), "team_id"),
+        _field(event_user, "team_id"),
+        _field(event.get("view") if isinstance(event, dict) else None, "team_id"),
+    )
+    return next((team for team in candidates if team), None) or context.enterprise_id or ""
+
+
+def who_from(context: BoltContext, body: Payload, user_id: str | None = None) -> Who:
     """The person a request is about: the one who clicked or typed, unless an event names
-    another (`user_id`), always within the request's own workspace."""
-    return Who(workspace_of(context, team_hint), user_id or context.user_id or "")
+    another (`user_id`), always within the request's own workspace and org."""
+    return Who(
+        workspace_of(context, body),
+        user_id or context.user_id or "",
+        enterprise_id=context.enterprise_id,
+        org_install=bool(context.is_enterprise_install),
+    )

@@ -9,12 +9,7 @@ from bot.slack.listeners.actions.exercise import (
     show_exercise,
     start_guided,
 )
-from bot.slack.listeners.actions.nudge import (
-    nudge_done,
-    nudge_show_me,
-    nudge_skip_today,
-    nudge_snooze_hour,
-)
+from bot.slack.listeners.actions.nudge import BUTTONS, answer_nudge_button, nudge_show_me
 from bot.slack.listeners.actions.settings import cancel_forget, change_from_home_tab, confirm_forget
 
 HOME_CONTROLS = (
@@ -39,9 +34,8 @@ def register(app: App) -> None:
     app.action(ids.ACTION_GUIDED_DONE)(record_done)
     app.action(ids.ACTION_DID_IT)(record_done)
     app.action(ids.ACTION_SHARE_EXERCISE)(share_exercise)
-    app.action(ids.ACTION_NUDGE_DONE)(nudge_done)
-    app.action(ids.ACTION_NUDGE_SNOOZE_HOUR)(nudge_snooze_hour)
-    app.action(ids.ACTION_NUDGE_SKIP_TODAY)(nudge_skip_today)
+    for action_id in BUTTONS:
+        app.action(action_id)(answer_nudge_button)
     app.action(ids.ACTION_NUDGE_SHOW_ME)(nudge_show_me)
     app.action(ids.ACTION_FORGET_CONFIRM)(confirm_forget)
     app.action(ids.ACTION_FORGET_CANCEL)(cancel_forget)

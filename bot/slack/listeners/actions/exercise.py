@@ -45,7 +45,7 @@ def _exercise(services: Services, value: object, respond: Respond) -> tuple[Exer
     exercise = services.library.get(slug)
     if exercise is None:
         text = "That exercise is no longer in the library. Try `/psoas list`."
-        respond(replace_original=False, **build_notice(text, text).as_kwargs())
+        respond(replace_original=False, **build_notice(text).as_kwargs())
         return None
     return exercise, int(step) if step.isdigit() else 0
 
@@ -83,7 +83,7 @@ def record_done(
     exercise, _ = found
     guided = action.get("action_id") == ids.ACTION_GUIDED_DONE
     source = CompletionSource.GUIDED if guided else CompletionSource.EXERCISE
-    who = who_from(context)
+    who = who_from(context, body)
     recorded = record_completion(
         services.db,
         who,
@@ -115,7 +115,7 @@ def share_exercise(
     if not found or not channel:
         return
     exercise, _ = found
-    message = build_shared(exercise, services.library.guidance, who_from(context).user_id)
+    message = build_shared(exercise, services.library.guidance, context.user_id or "")
     try:
         client.chat_postMessage(channel=channel, **message.as_kwargs())
     except SlackApiError as exc:
@@ -126,7 +126,7 @@ def share_exercise(
             if code in ("not_in_channel", "channel_not_found", "is_archived")
             else f"Slack didn't let me share it ({code}). Nothing was posted."
         )
-        respond(replace_original=False, **build_notice(text, text).as_kwargs())
+        respond(replace_original=False, **build_notice(text).as_kwargs())
         return
     text = f"Shared *{escape(exercise.title)}* in the conversation."
-    respond(replace_original=False, **build_notice(text, text.replace("*", "")).as_kwargs())
+    respond(replace_original=False, **build_notice(text).as_kwargs())

@@ -8,10 +8,10 @@ workspace or after `forget me`, changes nothing and says so.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 
+from bot import ids
 from bot.core.changes import SnoozeFor, SnoozeUntilTomorrow
 from bot.core.formatting import fmt_local
 from bot.data.activity import Answer, answer_nudge
@@ -20,9 +20,9 @@ from bot.data.people import Who
 from bot.render.exercise import build_exercise
 from bot.render.kit import build_notice, escape
 from bot.render.stats import build_done
-from bot.slack.context import Services, services_of, who_from
+from bot.slack.context import Payload, Services, services_of, who_from
 
-ANSWER_WORDS = {
+ANSWER_WORDS: dict[str, str] = {
     NudgeAnswer.DONE: "done",
     NudgeAnswer.SNOOZED: "snoozed",
     NudgeAnswer.SKIPPED: "skipped for today",
@@ -41,14 +41,14 @@ def parse_nudge_value(value: object) -> tuple[datetime, str] | None:
 
 
 def _say(respond: Respond, markdown: str) -> None:
-    message = build_notice(markdown, markdown.replace("*", ""))
+    message = build_notice(markdown)
     respond(replace_original=False, response_type="ephemeral", **message.as_kwargs())
 
 
 def _answer(
     services: Services,
     who: Who,
-    action: dict[str, Any],
+    action: Payload,
     respond: Respond,
     answer: NudgeAnswer,
     change: SnoozeFor | SnoozeUntilTomorrow | None = None,
@@ -71,63 +71,44 @@ def _answer(
         )
         return None
     if result.status == "already":
-        word = (
-            ANSWER_WORDS.get(NudgeAnswer(result.previous), "answered")
-            if result.previous
-            else "answered"
-        )
+        word = ANSWER_WORDS.get(str(result.previous), "answered")
         _say(respond, f"You already answered this nudge ({word}); nothing changed.")
         return None
     return result, known.title if known else "your stretch"
 
 
-def nudge_done(ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond) -> None:
-    ack()
-    services = services_of(context)
-    answered = _answer(services, who_from(context), action, respond, NudgeAnswer.DONE)
-    if answered:
-        result, title = answered
-        headline = f":white_check_mark: *Done: {escape(title)}.* Nice work."
-        respond(replace_original=True, **build_done(headline, result.stats).as_kwargs())
+# What each answering button records, and the change it makes to the person's settings.
+BUTTONS: dict[str, tuple[NudgeAnswer, SnoozeFor | SnoozeUntilTomorrow | None]] = {
+    ids.ACTION_NUDGE_DONE: (NudgeAnswer.DONE, None),
+    ids.ACTION_NUDGE_SNOOZE_HOUR: (NudgeAnswer.SNOOZED, SnoozeFor(60)),
+    ids.ACTION_NUDGE_SKIP_TODAY: (NudgeAnswer.SKIPPED, SnoozeUntilTomorrow(1)),
+}
 
 
-def _pause(
-    ack: Ack,
-    action: dict[str, Any],
-    context: BoltContext,
-    respond: Respond,
-    *,
-    answer: NudgeAnswer,
-    change: SnoozeFor | SnoozeUntilTomorrow,
+def answer_nudge_button(
+    ack: Ack, action: Payload, body: Payload, context: BoltContext, respond: Respond
 ) -> None:
+    """Done, Snooze 1 h or Skip today: recorded once, and the nudge replaced in place."""
     ack()
     services = services_of(context)
-    answered = _answer(services, who_from(context), action, respond, answer, change)
-    if not answered or answered[0].prefs is None:
+    answer, change = BUTTONS[str(action.get("action_id"))]
+    answered = _answer(services, who_from(context, body), action, respond, answer, change)
+    if not answered:
         return
-    prefs, now = answered[0].prefs, services.clock()
-    until = fmt_local(prefs.snoozed_until, prefs.zone, now) if prefs.snoozed_until else "later"
-    headline = (
-        f":zzz: Snoozed until {until}."
-        if answer == NudgeAnswer.SNOOZED
-        else ":palm_tree: Skipped for today. See you tomorrow."
-    )
-    respond(replace_original=True, **build_done(headline, None).as_kwargs())
+    result, title = answered
+    prefs, now = result.prefs, services.clock()
+    if answer == NudgeAnswer.DONE:
+        headline = f":white_check_mark: *Done: {escape(title)}.* Nice work."
+        message = build_done(headline, result.stats)
+    elif answer == NudgeAnswer.SNOOZED and prefs and prefs.snoozed_until:
+        until = fmt_local(prefs.snoozed_until, prefs.zone, now)
+        message = build_done(f":zzz: Snoozed until {until}.", None)
+    else:
+        message = build_done(":palm_tree: Skipped for today. See you tomorrow.", None)
+    respond(replace_original=True, **message.as_kwargs())
 
 
-def nudge_snooze_hour(
-    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond
-) -> None:
-    _pause(ack, action, context, respond, answer=NudgeAnswer.SNOOZED, change=SnoozeFor(60))
-
-
-def nudge_skip_today(
-    ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond
-) -> None:
-    _pause(ack, action, context, respond, answer=NudgeAnswer.SKIPPED, change=SnoozeUntilTomorrow(1))
-
-
-def nudge_show_me(ack: Ack, action: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+def nudge_show_me(ack: Ack, action: Payload, context: BoltContext, respond: Respond) -> None:
     ack()
     services = services_of(context)
     parsed = parse_nudge_value(action.get("value"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
@@ -12,36 +10,36 @@ from bot.core.preferences import Preferences
 from bot.data.people import change_preferences, forget, read_preferences
 from bot.render.home import change_from_home
 from bot.render.kit import build_notice
-from bot.slack.context import services_of, who_from
+from bot.slack.context import Payload, services_of, who_from
 from bot.slack.listeners.events.home import publish_home_for
 from bot.slack.webapi import lookup_dnd, lookup_timezone
 
 
-def confirm_forget(ack: Ack, context: BoltContext, respond: Respond) -> None:
+def confirm_forget(ack: Ack, body: Payload, context: BoltContext, respond: Respond) -> None:
     ack()
     services = services_of(context)
-    deleted = forget(services.db, who_from(context))
+    deleted = forget(services.db, who_from(context, body))
     done = (
         "Done: I deleted everything I stored about you. Nudges are off."
         if deleted
         else "There was nothing stored about you, so nothing needed deleting."
     )
-    respond(replace_original=True, **build_notice(done, done).as_kwargs())
+    respond(replace_original=True, **build_notice(done).as_kwargs())
 
 
 def cancel_forget(ack: Ack, respond: Respond) -> None:
     ack()
     text = "Cancelled: nothing was deleted."
-    respond(replace_original=True, **build_notice(text, text).as_kwargs())
+    respond(replace_original=True, **build_notice(text).as_kwargs())
 
 
 def change_from_home_tab(
-    ack: Ack, action: dict[str, Any], context: BoltContext, client: WebClient
+    ack: Ack, action: Payload, body: Payload, context: BoltContext, client: WebClient
 ) -> None:
     """Save what a Home tab control says, then re-render the tab with the result."""
     ack()
     services = services_of(context)
-    who = who_from(context)
+    who = who_from(context, body)
     current = read_preferences(services.db, who) or Preferences()
     wanted = change_from_home(action, current)
     result = (

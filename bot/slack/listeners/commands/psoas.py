@@ -22,7 +22,7 @@ from bot.render.help import build_rejected
 from bot.render.kit import Message, build_notice
 from bot.render.settings import build_forget_confirm, build_settings, headline_for
 from bot.render.stats import build_stats
-from bot.slack.context import Services, services_of, who_from
+from bot.slack.context import Services, services_of, typed_text, who_from
 from bot.slack.webapi import lookup_dnd, lookup_timezone, send_export
 
 EXPORT_STARTED = build_notice(
@@ -35,9 +35,9 @@ def handle_psoas(
     ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient
 ) -> None:
     services = services_of(context)
-    text = str(command.get("text") or "")
+    text = typed_text(command.get("text"))
     message = answer(
-        parse_command(text, services.library), text, services, who_from(context), client
+        parse_command(text, services.library), text, services, who_from(context, command), client
     )
     ack(response_type="ephemeral", **message.as_kwargs())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
@@ -12,16 +10,16 @@ from bot.data.activity import read_stats
 from bot.data.database import DatabaseUnavailableError
 from bot.data.people import Who, read_preferences
 from bot.render.home import build_home
-from bot.slack.context import Services, services_of, who_from
+from bot.slack.context import Payload, Services, services_of, who_from
 from bot.slack.webapi import lookup_timezone
 
 DATABASE_DOWN = "I can't reach my database right now; these may not be your settings."
 
 
-def publish_home(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+def publish_home(event: Payload, body: Payload, context: BoltContext, client: WebClient) -> None:
     if event.get("tab") not in (None, "home"):
         return  # the Messages tab needs nothing from us
-    publish_home_for(services_of(context), who_from(context, event.get("user")), client)
+    publish_home_for(services_of(context), who_from(context, body, event.get("user")), client)
 
 
 def publish_home_for(
