@@ -184,6 +184,42 @@ def read_preferences(db: Database, who: Who) -> Preferences | None:
         return replace(to_preferences(person), workspace_paused=paused)
 
 
+def _needs_slack(person: Person | None, change: Change) -> tuple[bool, bool]:
+    """What must be asked of Slack before `change` can be saved: the time zone of someone
+    new, and the Do Not Disturb window of someone nudged whose window is not known yet
+    (events keep it fresh after that one look)."""
+    if person is None:
+        return True, isinstance(change, TurnOn)
+    nudged = isinstance(change, TurnOn) or person.opted_in
+    return False, nudged and person.dnd_checked_at is None
+
+
+def _apply(
+    session: Session, person: Person, change: Change, now: datetime, dnd: DndStatus | None
+) -> Preferences | Rejected:
+    result = apply_change(to_preferences(person), change, now)
+    if not isinstance(result, Preferences):
+        return result
+    write_preferences(person, result)
+    if dnd is not None:
+        update_dnd(person, dnd, now=now)
+    else:
+        reschedule_after_change(person, now=now)
+    return to_preferences(person)
+
+
+def change_without_slack(
+    db: Database, who: Who, change: Change, *, now: datetime
+) -> Preferences | Rejected | None:
+    """Apply `change` in one transaction if nothing needs asking of Slack first; None (and
+    nothing saved) if something does, so the caller can ask after answering Slack."""
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None or any(_needs_slack(person, change)):
+            return None
+        return _apply(session, person, change, now, dnd=None)
+
+
 def change_preferences(
     db: Database,
     who: Who,
@@ -195,16 +231,15 @@ def change_preferences(
 ) -> Preferences | Rejected:
     """Apply one change in one transaction and reschedule the next nudge.
 
-    `timezone_of` is asked only for a new person; `dnd_of` only once, when someone who
-    opted in has no Do Not Disturb state yet (events keep it fresh after that). Both are
-    Slack calls, made before the transaction so no row stays locked during them.
+    `timezone_of` is asked only for a new person; `dnd_of` only once, when someone
+    nudged has no Do Not Disturb state yet. Both are Slack calls, made outside any
+    transaction so no row stays locked during them.
     """
     with db.session() as session:
         known = find_person(session, team_id=who.team_id, user_id=who.user_id)
-        need_dnd = known is None or known.dnd_checked_at is None
-    tz = None if known else timezone_of()
-    turning_on = isinstance(change, TurnOn) or bool(known and known.opted_in)
-    dnd = dnd_of() if need_dnd and turning_on else None
+        need_tz, need_dnd = _needs_slack(known, change)
+    tz = timezone_of() if need_tz else None
+    dnd = dnd_of() if need_dnd else None
     with db.session() as session:
         person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
         if person is None:
@@ -216,15 +251,7 @@ def change_preferences(
                 enterprise_id=who.enterprise_id,
                 org_install=who.org_install,
             )
-        result = apply_change(to_preferences(person), change, now)
-        if isinstance(result, Preferences):
-            write_preferences(person, result)
-            if dnd is not None:
-                update_dnd(person, dnd, now=now)
-            else:
-                reschedule_after_change(person, now=now)
-            return to_preferences(person)
-        return result
+        return _apply(session, person, change, now, dnd)
 
 
 def mark_deactivated(db: Database, who: Who) -> bool:

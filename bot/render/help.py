@@ -28,7 +28,9 @@ SETTINGS_HELP = (
     "`/psoas on` · `/psoas off`: start or stop hourly stand-up nudges\n"
     "`/psoas hours 09:00-17:00` · `/psoas days mon-fri` · `/psoas every 60m`\n"
     "`/psoas quiet 12:00-13:00` · `/psoas quiet off`\n"
-    "`/psoas snooze 2h` · `/psoas snooze today` · `/psoas snooze off`\n"
+    "`/psoas snooze 2h` · `/psoas snooze today` · `/psoas snooze off` (Slack's Do Not Disturb "
+    "schedule is always respected; a manual pause in Slack is not shared with apps, so "
+    "snooze here)\n"
     "`/psoas summary off` · `/psoas status` · `/psoas stats` · `/psoas export` · "
     "`/psoas forget me`"
 )

@@ -156,8 +156,9 @@ def build_home(
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text="Times are in your Slack time zone. Slack's Do Not Disturb is "
-                    "always respected."
+                    text="Times are in your Slack time zone. Your Do Not Disturb schedule "
+                    "is respected; Slack doesn't tell apps about a manual pause, so use "
+                    "Snooze for that."
                 )
             ]
         ),

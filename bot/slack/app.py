@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltResponse, Respond
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -21,25 +20,17 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from bot import ids
 from bot.core.content import Library, load_library
-from bot.data.database import Database, DatabaseUnavailableError
+from bot.data.database import Database
 from bot.data.installations import EncryptedInstallationStore, parse_keys
 from bot.data.workspaces import register_installation
 from bot.metrics import REQUEST_SECONDS
 from bot.render.help import build_welcome
-from bot.render.kit import Message, build_notice
-from bot.render.settings import CANNOT_SAVE
 from bot.settings import Settings
 from bot.slack import listeners
-from bot.slack.context import CONTEXT_KEY, Services, services_of, utc_now, who_from
-from bot.slack.listeners.events.home import publish_home_for
+from bot.slack.context import CONTEXT_KEY, Services, utc_now
+from bot.slack.failures import answer_errors
 
 log = logging.getLogger(__name__)
-
-SORRY = build_notice(
-    ":wrench: Sorry, something went wrong on my side and nothing was changed. "
-    "Please try again in a minute.",
-    "Sorry, something went wrong on my side and nothing was changed. Try again in a minute.",
-)
 
 
 class _QuietTokenNotice(logging.Filter):
@@ -165,55 +156,3 @@ def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -
 def _failure(args: FailureArgs) -> BoltResponse:
     log.warning("installation failed: %s", args.reason)
     return args.default.failure(args)
-
-
-def answer_errors(
-    error: Exception,
-    body: dict[str, Any],
-    context: BoltContext,
-    respond: Respond | None,
-    client: WebClient,
-    logger: logging.Logger,
-) -> BoltResponse:
-    """The one error boundary for listeners: log the failure, and tell the person in the
-    place they asked. A database that cannot be reached is an expected bad day: one
-    warning line and "I can't save that right now"; anything else is logged with its
-    stack trace and answered with a short apology. No trace ever reaches the person."""
-    if isinstance(error, DatabaseUnavailableError):
-        logger.warning("database unavailable: %s", error, extra=_ids_of(context))
-        message = CANNOT_SAVE
-    else:
-        logger.exception("listener failed: %s", type(error).__name__, extra=_ids_of(context))
-        message = SORRY
-    if body.get("command"):
-        reply = {"response_type": "ephemeral", **message.as_kwargs()}
-        return BoltResponse(
-            status=200, body=json.dumps(reply), headers={"content-type": "application/json"}
-        )
-    if body.get("type") == "block_actions":
-        _tell_clicker(body, context, respond, client, message, logger)
-    return BoltResponse(status=200, body="")
-
-
-def _ids_of(context: BoltContext) -> dict[str, str | None]:
-    return {"team_id": context.team_id or context.enterprise_id, "user_id": context.user_id}
-
-
-def _tell_clicker(
-    body: dict[str, Any],
-    context: BoltContext,
-    respond: Respond | None,
-    client: WebClient,
-    message: Message,
-    logger: logging.Logger,
-) -> None:
-    """A button's answer goes where the button was: its message, or the Home tab."""
-    try:
-        if respond is not None and body.get("response_url"):
-            respond(replace_original=False, response_type="ephemeral", **message.as_kwargs())
-        elif (body.get("view") or {}).get("type") == "home":
-            services = services_of(context)
-            notice = message.text if message is CANNOT_SAVE else "Something went wrong; try again."
-            publish_home_for(services, who_from(context, body), client, notice=notice)
-    except Exception as exc:  # Slack unreachable too: the log line above already says why
-        logger.warning("could not tell the person about the failure: %s", type(exc).__name__)

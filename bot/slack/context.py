@@ -4,7 +4,6 @@ over in Bolt's context), and who is asking from which workspace."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -34,10 +33,11 @@ class Services:
     installation_store: InstallationStore | None = None
     # Time is a parameter: tests pass a fixed clock instead of sleeping.
     clock: Callable[[], datetime] = field(default=utc_now)
-    # Work that may take longer than Slack's 3 seconds (the export) runs here after the ack.
-    background: Executor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="psoas-bg")
-    )
+
+    def __deepcopy__(self, _memo: dict[int, object]) -> Services:
+        # Bolt deep-copies the context for work after the ack (lazy listeners); these are
+        # the process's shared, thread-safe parts, so the copy is the same object.
+        return self
 
 
 CONTEXT_KEY = "services"

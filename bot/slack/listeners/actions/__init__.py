@@ -1,8 +1,10 @@
 import re
+from collections.abc import Callable
 
 from slack_bolt import App
 
 from bot import ids
+from bot.slack.failures import acknowledge
 from bot.slack.listeners.actions.exercise import (
     record_done,
     share_exercise,
@@ -26,18 +28,26 @@ HOME_CONTROLS = (
 )
 
 
-def register(app: App) -> None:
+# Every button answers through its response URL, views.open or views.publish: all of them
+# Web API calls, so each is acknowledged at once and does its work after the ack (Bolt's
+# lazy listeners), well inside Slack's 3 seconds however slow Slack is.
+LISTENERS: dict[str | re.Pattern[str], Callable[..., None]] = {
     # `show_exercise` alone on list rows; `show_exercise-N` where several share one block.
-    app.action(re.compile(rf"^{ids.ACTION_SHOW_EXERCISE}(-\d+)?$"))(show_exercise)
-    for action_id in (ids.ACTION_START_GUIDED, ids.ACTION_GUIDED_BACK, ids.ACTION_GUIDED_NEXT):
-        app.action(action_id)(start_guided)
-    app.action(ids.ACTION_GUIDED_DONE)(record_done)
-    app.action(ids.ACTION_DID_IT)(record_done)
-    app.action(ids.ACTION_SHARE_EXERCISE)(share_exercise)
-    for action_id in BUTTONS:
-        app.action(action_id)(answer_nudge_button)
-    app.action(ids.ACTION_NUDGE_SHOW_ME)(nudge_show_me)
-    app.action(ids.ACTION_FORGET_CONFIRM)(confirm_forget)
-    app.action(ids.ACTION_FORGET_CANCEL)(cancel_forget)
-    for action_id in HOME_CONTROLS:
-        app.action(action_id)(change_from_home_tab)
+    re.compile(rf"^{ids.ACTION_SHOW_EXERCISE}(-\d+)?$"): show_exercise,
+    ids.ACTION_START_GUIDED: start_guided,
+    ids.ACTION_GUIDED_BACK: start_guided,
+    ids.ACTION_GUIDED_NEXT: start_guided,
+    ids.ACTION_GUIDED_DONE: record_done,
+    ids.ACTION_DID_IT: record_done,
+    ids.ACTION_SHARE_EXERCISE: share_exercise,
+    **dict.fromkeys(BUTTONS, answer_nudge_button),
+    ids.ACTION_NUDGE_SHOW_ME: nudge_show_me,
+    ids.ACTION_FORGET_CONFIRM: confirm_forget,
+    ids.ACTION_FORGET_CANCEL: cancel_forget,
+    **dict.fromkeys(HOME_CONTROLS, change_from_home_tab),
+}
+
+
+def register(app: App) -> None:
+    for action_id, listener in LISTENERS.items():
+        app.action(action_id)(ack=acknowledge, lazy=[listener])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -16,18 +16,18 @@ from bot.render.exercise import build_guided_step, build_shared
 from bot.render.kit import build_modal, build_notice, escape
 from bot.render.stats import build_done
 from bot.slack.context import Payload, Services, services_of, who_from
+from bot.slack.failures import after_ack
 from bot.slack.webapi import lookup_timezone
 
 
+@after_ack
 def show_exercise(
-    ack: Ack,
     action: Payload,
     body: Payload,
     context: BoltContext,
     respond: Respond,
     client: WebClient,
 ) -> None:
-    ack()
     services = services_of(context)
     message = reply_to(ShowExercise(str(action.get("value", ""))), services.library)
     if body.get("response_url"):
@@ -50,9 +50,9 @@ def _exercise(services: Services, value: object, respond: Respond) -> tuple[Exer
     return exercise, int(step) if step.isdigit() else 0
 
 
-def start_guided(ack: Ack, action: Payload, context: BoltContext, respond: Respond) -> None:
+@after_ack
+def start_guided(body: Payload, action: Payload, context: BoltContext, respond: Respond) -> None:
     """Start guided, Back and Next: the same message, updated in place to the chosen step."""
-    ack()
     found = _exercise(services_of(context), action.get("value"), respond)
     if found:
         exercise, step = found
@@ -65,8 +65,8 @@ def _message_key(body: Payload, action: Payload) -> str:
     return str(container.get("message_ts") or action.get("action_ts") or "")
 
 
+@after_ack
 def record_done(
-    ack: Ack,
     action: Payload,
     body: Payload,
     context: BoltContext,
@@ -75,7 +75,6 @@ def record_done(
 ) -> None:
     """Done at the end of a walkthrough (which then closes), or I did it under an exercise
     (which stays): either way one completion per message, however often it is pressed."""
-    ack()
     services = services_of(context)
     found = _exercise(services, action.get("value"), respond)
     if not found:
@@ -104,11 +103,11 @@ def record_done(
     respond(replace_original=guided, response_type="ephemeral", **message.as_kwargs())
 
 
+@after_ack
 def share_exercise(
-    ack: Ack, action: Payload, context: BoltContext, respond: Respond, client: WebClient
+    action: Payload, body: Payload, context: BoltContext, respond: Respond, client: WebClient
 ) -> None:
     """Post the exercise visibly in the conversation it was asked for, naming who shared it."""
-    ack()
     services = services_of(context)
     found = _exercise(services, action.get("value"), respond)
     channel = context.channel_id

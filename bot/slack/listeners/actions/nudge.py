@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext, Respond
 
 from bot import ids
 from bot.core.changes import SnoozeFor, SnoozeUntilTomorrow
@@ -21,6 +21,7 @@ from bot.render.exercise import build_exercise
 from bot.render.kit import build_notice, escape
 from bot.render.stats import build_done
 from bot.slack.context import Payload, Services, services_of, who_from
+from bot.slack.failures import after_ack
 
 ANSWER_WORDS: dict[str, str] = {
     NudgeAnswer.DONE: "done",
@@ -85,11 +86,11 @@ BUTTONS: dict[str, tuple[NudgeAnswer, SnoozeFor | SnoozeUntilTomorrow | None]] =
 }
 
 
+@after_ack
 def answer_nudge_button(
-    ack: Ack, action: Payload, body: Payload, context: BoltContext, respond: Respond
+    action: Payload, body: Payload, context: BoltContext, respond: Respond
 ) -> None:
     """Done, Snooze 1 h or Skip today: recorded once, and the nudge replaced in place."""
-    ack()
     services = services_of(context)
     answer, change = BUTTONS[str(action.get("action_id"))]
     answered = _answer(services, who_from(context, body), action, respond, answer, change)
@@ -108,8 +109,8 @@ def answer_nudge_button(
     respond(replace_original=True, **message.as_kwargs())
 
 
-def nudge_show_me(ack: Ack, action: Payload, context: BoltContext, respond: Respond) -> None:
-    ack()
+@after_ack
+def nudge_show_me(body: Payload, action: Payload, context: BoltContext, respond: Respond) -> None:
     services = services_of(context)
     parsed = parse_nudge_value(action.get("value"))
     exercise = services.library.get(parsed[1]) if parsed else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.core.changes import Rejected
@@ -11,12 +11,13 @@ from bot.data.people import change_preferences, forget, read_preferences
 from bot.render.home import change_from_home
 from bot.render.kit import build_notice
 from bot.slack.context import Payload, services_of, who_from
+from bot.slack.failures import after_ack
 from bot.slack.listeners.events.home import publish_home_for
 from bot.slack.webapi import lookup_dnd, lookup_timezone
 
 
-def confirm_forget(ack: Ack, body: Payload, context: BoltContext, respond: Respond) -> None:
-    ack()
+@after_ack
+def confirm_forget(body: Payload, context: BoltContext, respond: Respond) -> None:
     services = services_of(context)
     deleted = forget(services.db, who_from(context, body))
     done = (
@@ -27,17 +28,17 @@ def confirm_forget(ack: Ack, body: Payload, context: BoltContext, respond: Respo
     respond(replace_original=True, **build_notice(done).as_kwargs())
 
 
-def cancel_forget(ack: Ack, respond: Respond) -> None:
-    ack()
+@after_ack
+def cancel_forget(body: Payload, context: BoltContext, respond: Respond) -> None:
     text = "Cancelled: nothing was deleted."
     respond(replace_original=True, **build_notice(text).as_kwargs())
 
 
+@after_ack
 def change_from_home_tab(
-    ack: Ack, action: Payload, body: Payload, context: BoltContext, client: WebClient
+    action: Payload, body: Payload, context: BoltContext, client: WebClient
 ) -> None:
     """Save what a Home tab control says, then re-render the tab with the result."""
-    ack()
     services = services_of(context)
     who = who_from(context, body)
     current = read_preferences(services.db, who) or Preferences()

@@ -1,78 +1,120 @@
-"""`/psoas [text]`: answered in the acknowledgement itself.
+"""`/psoas [text]`: answered in the acknowledgement when no Slack call is needed, else after.
 
-Content commands need nothing but the library; settings commands run one unit of work on
-the database and answer with what is now set, in the person's local time. A database
-failure reaches the app's error handler, which answers "I can't save that right now".
+Content commands need nothing but the library, and settings commands for someone we know
+need only the database: both are answered in the ack itself. When Slack must be asked
+something first (a newcomer's time zone, the Do Not Disturb window at opt-in) or the work
+is long (the export), the ack goes out at once and the answer follows through the
+command's response URL, so Slack's 3 seconds hold however slow Slack's Web API is.
+A database failure reaches the error boundary, which answers "I can't save that right now".
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt import Ack, BoltContext
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.core.changes import CHANGE_TYPES, Change
+from bot.core.changes import CHANGE_TYPES, Change, Rejected
 from bot.core.grammar import Command, Export, ForgetMe, ShowStats, ShowStatus, parse_command
 from bot.core.preferences import Preferences
 from bot.data.activity import read_stats
-from bot.data.people import Who, change_preferences, read_preferences
+from bot.data.people import Who, change_preferences, change_without_slack, read_preferences
 from bot.render.answers import reply_to
 from bot.render.help import build_rejected
 from bot.render.kit import Message, build_notice
 from bot.render.settings import build_forget_confirm, build_settings, headline_for
 from bot.render.stats import build_stats
-from bot.slack.context import Services, services_of, typed_text, who_from
+from bot.slack.context import Payload, Services, services_of, typed_text, who_from
+from bot.slack.failures import after_ack
 from bot.slack.webapi import lookup_dnd, lookup_timezone, send_export
 
 EXPORT_STARTED = build_notice(
     ":package: Gathering everything I store about you; it arrives as a file in our DM.",
     "Gathering your data; it arrives as a file in our DM.",
 )
+# Set on the request's context by the ack when the answer comes after it.
+ANSWER_LATER = "psoas_answer_later"
 
 
-def handle_psoas(
-    ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient
-) -> None:
+def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> None:
+    """The ack: the answer itself when it needs no Slack call, else an empty ack."""
     services = services_of(context)
     text = typed_text(command.get("text"))
-    message = answer(
-        parse_command(text, services.library), text, services, who_from(context, command), client
+    parsed = parse_command(text, services.library)
+    message = answer_now(parsed, text, services, who_from(context, command))
+    if message is None:
+        context[ANSWER_LATER] = True
+        ack()
+    else:
+        ack(response_type="ephemeral", **message.as_kwargs())
+
+
+@after_ack
+def finish_psoas(
+    command: Payload, body: Payload, context: BoltContext, respond: Respond, client: WebClient
+) -> None:
+    """After the ack: the answers that needed Slack, through the response URL."""
+    if not context.get(ANSWER_LATER):
+        return
+    services = services_of(context)
+    text = typed_text(command.get("text"))
+    message = answer_later(
+        parse_command(text, services.library), text, services, who_from(context, body), client
     )
-    ack(response_type="ephemeral", **message.as_kwargs())
+    if message is not None:
+        respond(response_type="ephemeral", **message.as_kwargs())
 
 
-def answer(parsed: Command, text: str, services: Services, who: Who, client: WebClient) -> Message:
+def answer_now(parsed: Command, text: str, services: Services, who: Who) -> Message | None:
+    """The answer when no Slack call is needed for it; None when one is."""
     if isinstance(parsed, CHANGE_TYPES):
-        return change(parsed, text, services, who, client)
+        result = change_without_slack(services.db, who, parsed, now=services.clock())
+        return None if result is None else _saved(parsed, text, result, services)
     match parsed:
         case ShowStatus():
-            prefs = read_preferences(services.db, who) or Preferences(
-                tz=lookup_timezone(client, who.user_id)
-            )
-            return build_settings(prefs, services.clock())
+            prefs = read_preferences(services.db, who)
+            return None if prefs is None else build_settings(prefs, services.clock())
         case ShowStats():
             stats = read_stats(services.db, who, now=services.clock())
             return build_stats(stats, services.library)
         case ForgetMe():
             return build_forget_confirm()
         case Export():
-            services.background.submit(send_export, services, who, client)
             return EXPORT_STARTED
         case _:
             return reply_to(parsed, services.library)
 
 
+def answer_later(
+    parsed: Command, text: str, services: Services, who: Who, client: WebClient
+) -> Message | None:
+    """The answer that needed Slack first; None for the export, which arrives as a file."""
+    if isinstance(parsed, CHANGE_TYPES):
+        return change(parsed, text, services, who, client)
+    if isinstance(parsed, Export):
+        send_export(services, who, client)
+        return None
+    # `status` for someone we store nothing about: the defaults, in their Slack time zone.
+    prefs = read_preferences(services.db, who) or Preferences(
+        tz=lookup_timezone(client, who.user_id)
+    )
+    return build_settings(prefs, services.clock())
+
+
 def change(parsed: Change, text: str, services: Services, who: Who, client: WebClient) -> Message:
-    now = services.clock()
     result = change_preferences(
         services.db,
         who,
         parsed,
-        now=now,
+        now=services.clock(),
         timezone_of=lambda: lookup_timezone(client, who.user_id),
         dnd_of=lambda: lookup_dnd(client, who.user_id),
     )
+    return _saved(parsed, text, result, services)
+
+
+def _saved(
+    parsed: Change, text: str, result: Preferences | Rejected, services: Services
+) -> Message:
     if isinstance(result, Preferences):
-        return build_settings(result, now, headline=headline_for(parsed))
+        return build_settings(result, services.clock(), headline=headline_for(parsed))
     return build_rejected(text, result)

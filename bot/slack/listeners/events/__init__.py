@@ -3,6 +3,7 @@ from collections.abc import Callable
 from slack_bolt import App
 
 from bot import ids
+from bot.slack.failures import acknowledge
 from bot.slack.listeners.events.home import publish_home
 from bot.slack.listeners.events.lifecycle import app_uninstalled, tokens_revoked
 from bot.slack.listeners.events.people import on_dnd_updated, on_user_change
@@ -17,6 +18,14 @@ EVENTS: dict[str, Callable[..., None]] = {
 }
 
 
+# Answered after the ack, because their work is a Web API call; the others only write to the
+# database, inside the request, so that a failure can ask Slack to deliver the event again.
+AFTER_ACK = frozenset({ids.EVENT_APP_HOME_OPENED})
+
+
 def register(app: App) -> None:
     for event, handler in EVENTS.items():
-        app.event(event)(handler)
+        if event in AFTER_ACK:
+            app.event(event)(ack=acknowledge, lazy=[handler])
+        else:
+            app.event(event)(handler)

@@ -11,15 +11,19 @@ from bot.data.database import DatabaseUnavailableError
 from bot.data.people import Who, read_preferences
 from bot.render.home import build_home
 from bot.slack.context import Payload, Services, services_of, who_from
+from bot.slack.failures import after_ack
 from bot.slack.webapi import lookup_timezone
 
 DATABASE_DOWN = "I can't reach my database right now; these may not be your settings."
 
 
+@after_ack
 def publish_home(event: Payload, body: Payload, context: BoltContext, client: WebClient) -> None:
-    if event.get("tab") not in (None, "home"):
+    """`app_home_opened`: the tab is published after the ack (views.publish is a Web API call)."""
+    user = event.get("user")
+    if event.get("tab") not in (None, "home") or not isinstance(user, str):
         return  # the Messages tab needs nothing from us
-    publish_home_for(services_of(context), who_from(context, body, event.get("user")), client)
+    publish_home_for(services_of(context), who_from(context, body, user), client)
 
 
 def publish_home_for(
