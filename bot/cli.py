@@ -72,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.slack.app import build_app
     from bot.slack.wsgi import WebApp, make_server
 
+    _stop_on_sigterm()  # first: a container's PID 1 ignores signals it has no handler for
     settings = _settings()
     database = Database(settings.database_url)
     wait_for_database(database, settings.database_wait_seconds)
@@ -87,7 +88,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_body_bytes=settings.max_body_bytes,
     )
     scheduler = start_scheduler(settings, database, library)
-    _stop_on_sigterm()
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -288,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as exc:
         print(f"psoas-bot: cannot reach the database: {exc.orig}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # Ctrl-C or a stop signal before the server was up
+        print("psoas-bot: stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
