@@ -288,9 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as exc:
         print(f"psoas-bot: cannot reach the database: {exc.orig}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:  # Ctrl-C or a stop signal before the server was up
-        print("psoas-bot: stopped", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C or a stop signal before the server was up: asked for
+        print("psoas-bot: stopped before start-up finished", file=sys.stderr)
+        return 0
 
 
 if __name__ == "__main__":
