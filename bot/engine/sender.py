@@ -92,15 +92,25 @@ class RateLimiter:
         self._paused_until = 0.0
 
     def acquire(self) -> float:
-        """Wait for a slot to send; returns how long it waited."""
-        with self._lock:
-            now = self._monotonic()
-            start = max(now, self._paused_until, self._next_free - (self.burst - 1) * self.interval)
-            self._next_free = max(self._next_free, start) + self.interval
-        wait = start - now
-        if wait > 0:
+        """Wait for a slot to send; returns how long it waited in all.
+
+        A 429 that arrives while this worker sleeps pauses the whole lane: on waking, a
+        slot that now falls inside the pause is given up and a later one taken."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._monotonic()
+                if waited and now >= self._paused_until:
+                    return waited  # woke at its slot, and no pause began meanwhile
+                start = max(
+                    now, self._paused_until, self._next_free - (self.burst - 1) * self.interval
+                )
+                self._next_free = max(self._next_free, start) + self.interval
+            wait = start - now
+            if wait <= 0:
+                return waited
             self._sleep(wait)
-        return max(wait, 0.0)
+            waited += wait
 
     def pause(self, seconds: float) -> None:
         with self._lock:
