@@ -19,7 +19,7 @@ from bot.data.schema import upgrade
 from bot.settings import Settings, load_settings
 from bot.slack.app import build_app
 from bot.slack.wsgi import WebApp
-from tests.support.bots import DispatchedBot, HttpBot
+from tests.support.bots import AfterAck, DispatchedBot, HttpBot
 from tests.support.clock import Clock
 from tests.support.serving import BackgroundServer
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
@@ -146,35 +146,51 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(settings: Settings, library: Library, db: Database, clock: Clock) -> App:
-    """The Bolt app itself, for `app.dispatch()` tests."""
-    return build_app(settings, library=library, database=db, clock=clock)
+def after_ack() -> Iterator[AfterAck]:
+    """Where the bot does the work that follows an ack, so a test can wait for it."""
+    with AfterAck() as executor:
+        yield executor
 
 
 @pytest.fixture
-def slack(app: App, standin: SlackStandIn) -> DispatchedBot:
-    """The bot as Slack reaches it, through `app.dispatch()`: the default for listener tests."""
-    return DispatchedBot(app, standin)
+def app(
+    settings: Settings, library: Library, db: Database, clock: Clock, after_ack: AfterAck
+) -> App:
+    """The Bolt app itself, for `app.dispatch()` tests."""
+    return build_app(settings, library=library, database=db, clock=clock, after_ack=after_ack)
+
+
+@pytest.fixture
+def slack(app: App, standin: SlackStandIn, after_ack: AfterAck) -> DispatchedBot:
+    """The bot as Slack reaches it, through `app.dispatch()`: the default for listener tests.
+    Each request returns its ack once the work after the ack is done as well."""
+    return DispatchedBot(app, standin, after_ack)
 
 
 @pytest.fixture
 def slack_without_database(
-    settings: Settings, library: Library, standin: SlackStandIn
+    settings: Settings, library: Library, standin: SlackStandIn, after_ack: AfterAck
 ) -> DispatchedBot:
     """The bot with a PostgreSQL URL where nothing listens, as when the database is down."""
     down = Database("postgresql+psycopg://psoas@127.0.0.1:1/psoas")
-    return DispatchedBot(build_app(settings, library=library, database=down), standin)
+    app = build_app(settings, library=library, database=down, after_ack=after_ack)
+    return DispatchedBot(app, standin, after_ack)
 
 
 @pytest.fixture
 def bot(
-    settings: Settings, library: Library, standin: SlackStandIn, db: Database, clock: Clock
+    settings: Settings,
+    library: Library,
+    standin: SlackStandIn,
+    db: Database,
+    clock: Clock,
+    after_ack: AfterAck,
 ) -> Iterator[HttpBot]:
     """The real WSGI app behind waitress on a free loopback port, for end-to-end tests."""
-    app = build_app(settings, library=library, database=db, clock=clock)
+    app = build_app(settings, library=library, database=db, clock=clock, after_ack=after_ack)
     web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
     with BackgroundServer(web_app) as server, requests.Session() as session:
-        yield HttpBot(server.url, standin, session)
+        yield HttpBot(server.url, standin, session, after_ack)
 
 
 def pytest_configure(config: pytest.Config) -> None:

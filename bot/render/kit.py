@@ -103,7 +103,7 @@ def build_notice(markdown: str, fallback: str | None = None) -> Message:
 def plain(markdown: str) -> str:
     """The words of one mrkdwn paragraph, for a fallback: emphasis marks dropped, Slack's
     three entities read back as characters (`render_message` escapes them once again)."""
-    words = re.sub(r"[*_`]", "", markdown)
+    words = re.sub(r"[*`]", "", markdown)  # bold and code marks; `_` is in time zone names
     return words.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

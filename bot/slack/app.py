@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
@@ -52,8 +53,10 @@ def build_app(
     library: Library | None = None,
     database: Database | None = None,
     clock: Callable[[], datetime] = utc_now,
+    after_ack: Executor | None = None,
 ) -> App:
-    """The Bolt app with every listener registered."""
+    """The Bolt app with every listener registered. `after_ack` runs the work that follows
+    an ack (Bolt's lazy listeners); Bolt's own thread pool unless given."""
     db = database or Database(settings.database_url)
     store = installation_store(settings, db)
     services = Services(
@@ -78,10 +81,12 @@ def build_app(
         # auth.test at start-up would make the bot unable to start while Slack is unreachable;
         # a bad token shows up on the first call instead, with Slack's own error code.
         token_verification_enabled=False,
-        # Run each listener in the request's own thread and answer when it is done: every
-        # listener here finishes well within Slack's 3 seconds, and Bolt's other mode polls
-        # for the ack every 10 ms, which would add that much to every answer.
+        # Answer when the ack function returns, in the request's own thread: every ack here
+        # touches at most the database, and anything that calls Slack runs after it as a
+        # lazy listener. (Bolt's other mode polls for the ack every 10 ms, which would add
+        # that much to every answer.)
         process_before_response=True,
+        listener_executor=after_ack,
     )
 
     @app.middleware

@@ -160,16 +160,26 @@ def test_dnd_schedule_repeats_daily_from_what_slack_reported() -> None:
         }
     )
     now = utc(2026, 11, 25, 11, 30)
-    windows = dnd_windows(start=status.start, end=status.end, snooze_until=None, now=now)
+    windows = dnd_windows(start=status.start, end=status.end, now=now)
     nudge = next_nudge(prefs(tz="UTC"), after=now, dnd=windows)
     assert nudge.slot == utc(2026, 11, 25, 14)  # 12:00 and 13:00 fall inside; 14:00 is free
 
 
-def test_manual_dnd_snooze_is_a_window_from_now() -> None:
-    now = utc(2026, 11, 25, 9, 50)
-    windows = dnd_windows(start=None, end=None, snooze_until=utc(2026, 11, 25, 10, 5), now=now)
-    nudge = next_nudge(prefs(tz="UTC"), after=now, dnd=windows)
-    assert nudge.send_at == utc(2026, 11, 25, 10, 5)
+def test_snooze_fields_slack_sends_only_to_the_person_themselves_are_not_read() -> None:
+    # dnd.info answers the caller's own snooze; a bot asking about someone else gets none,
+    # and dnd_updated_user carries none. A payload that had them must not make a window.
+    status = DndStatus.from_slack(
+        {"dnd_enabled": False, "snooze_enabled": True, "snooze_endtime": 1_800_000_000}
+    )
+    assert status == DndStatus(start=None, end=None)
+
+
+@pytest.mark.parametrize("stamp", [1e20, -5, "1764000000", True, float("nan")])
+def test_a_dnd_time_slack_would_never_send_is_ignored(stamp: object) -> None:
+    status = DndStatus.from_slack(
+        {"dnd_enabled": True, "next_dnd_start_ts": stamp, "next_dnd_end_ts": stamp}
+    )
+    assert status == DndStatus(start=None, end=None)
 
 
 ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu",

@@ -48,7 +48,7 @@ def test_a_simulated_day_in_four_time_zones(
     opt_in(db, Who("T1", "U_KTM"), "Asia/Kathmandu", start, SetInterval(90))
     opt_in(db, Who("T2", "U_LHI"), "Australia/Lord_Howe", start)
     # New York's Do Not Disturb, 12:00-12:30 every day (17:00-17:30 UTC).
-    dnd = DndStatus(start=utc(2026, 11, 25, 17), end=utc(2026, 11, 25, 17, 30), snooze_until=None)
+    dnd = DndStatus(start=utc(2026, 11, 25, 17), end=utc(2026, 11, 25, 17, 30))
     assert record_dnd(db, Who("T1", "U_NY"), dnd, now=start)
 
     # Time jumps from one due instant to the next rather than stepping every minute; a
@@ -145,13 +145,11 @@ def test_a_deferred_nudge_comes_as_soon_as_dnd_ends_early(
 ) -> None:
     who = Who("T1", "U1")
     opt_in(db, who, "UTC", utc(2026, 11, 25, 9, 30))
-    dnd = DndStatus(
-        start=utc(2026, 11, 25, 9, 45), end=utc(2026, 11, 25, 10, 20), snooze_until=None
-    )
+    dnd = DndStatus(start=utc(2026, 11, 25, 9, 45), end=utc(2026, 11, 25, 10, 20))
     record_dnd(db, who, dnd, now=utc(2026, 11, 25, 9, 40))
     assert read_preferences(db, who).next_nudge_at == utc(2026, 11, 25, 10, 20)
     assert run_tick(db, sender, library, now=utc(2026, 11, 25, 10, 5)).sent == 0
-    ended = DndStatus(start=None, end=None, snooze_until=None)
+    ended = DndStatus(start=None, end=None)
     record_dnd(db, who, ended, now=utc(2026, 11, 25, 10, 10))
     assert run_tick(db, sender, library, now=utc(2026, 11, 25, 10, 10)).sent == 1
 

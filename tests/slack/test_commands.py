@@ -13,7 +13,7 @@ from tests.support.slack import assert_valid_message
 
 def ephemeral(response) -> dict:
     assert response.status_code == 200, response.text
-    payload = response.json()
+    payload = response.shown()
     assert payload["response_type"] == "ephemeral"
     assert_valid_message(payload)
     return payload

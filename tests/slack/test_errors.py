@@ -37,7 +37,7 @@ def test_a_failing_button_apologises_in_the_conversation(
     action = {"action_id": ids.ACTION_SHOW_EXERCISE, "type": "button", "value": "march"}
     response = slack.click(block_actions(action, response_url=slack.standin.response_url()))
     assert response.status_code == 200  # acknowledged: Slack shows no error of its own
-    [apology] = slack.standin.calls_to("response_url")
+    [apology] = slack.standin.wait_for("response_url")
     assert "Sorry, something went wrong" in apology.args["text"]
     assert apology.args["replace_original"] is False  # the message clicked stays as it was
     assert "boom" not in str(apology.args)

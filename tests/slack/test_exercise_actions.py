@@ -48,7 +48,7 @@ def test_list_button_posts_the_exercise_and_keeps_the_list(slack: Bot) -> None:
 
 
 def test_did_you_mean_button_replaces_the_question(slack: Bot) -> None:
-    payload = slack.command("leg").json()  # two exercises have "leg" in their names
+    payload = slack.command("leg").shown()  # two exercises have "leg" in their names
     [actions] = [b for b in payload["blocks"] if b["type"] == "actions"]
     offered = [button["value"] for button in actions["elements"]]
     assert offered == ["leg-dangle", "bending-leg-lift"]
@@ -79,7 +79,7 @@ def test_home_button_opens_the_exercise_in_a_modal(slack: Bot) -> None:
 
 
 def test_exercise_message_offers_guided_did_it_and_share(slack: Bot) -> None:
-    payload = slack.command("half-kneel").json()
+    payload = slack.command("half-kneel").shown()
     actions = payload["blocks"][-1]
     assert [e["action_id"] for e in actions["elements"]] == [
         ids.ACTION_START_GUIDED,
@@ -125,7 +125,7 @@ def test_i_did_it_counts_once_per_message(slack: Bot, db: Database) -> None:
     assert "Already counted" in second.args["text"]
     exercise_click(slack, ids.ACTION_DID_IT, "march", ts="3.0001")  # a new message
     assert completions(db) == 2
-    stats = slack.command("stats").json()
+    stats = slack.command("stats").shown()
     assert "*Today:* 2" in str(stats["blocks"]) and "*Most done:* March" in str(stats["blocks"])
 
 

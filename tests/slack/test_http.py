@@ -34,7 +34,7 @@ def test_a_command_is_answered_in_the_http_response(bot: HttpBot) -> None:
     response = bot.command("half-kneel")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
-    payload = response.json()
+    payload = response.shown()
     assert payload["response_type"] == "ephemeral"
     assert_valid_message(payload)
     assert payload["blocks"][0]["text"]["text"] == "Half kneel"
@@ -44,15 +44,15 @@ def test_a_button_is_answered_through_its_response_url(bot: HttpBot) -> None:
     action = {"action_id": ids.ACTION_SHOW_EXERCISE, "type": "button", "value": "march"}
     response = bot.click(block_actions(action, response_url=bot.standin.response_url()))
     assert (response.status_code, response.text) == (200, "")
-    [call] = bot.standin.calls_to("response_url")
+    [call] = bot.standin.calls_to("response_url")  # after the ack
     assert_valid_message(call.args)
     assert call.args["blocks"][0]["text"]["text"] == "March"
 
 
 def test_an_event_is_acknowledged_and_handled(bot: HttpBot, library: Library) -> None:
     response = bot.event({"type": "app_home_opened", "user": "U0001", "tab": "home"})
-    assert response.status_code == 200
-    [call] = bot.standin.calls_to("views.publish")
+    assert (response.status_code, response.text) == (200, "")
+    [call] = bot.standin.calls_to("views.publish")  # after the ack
     assert call.token == BOT_TOKEN
     assert_valid_view(call.args["view"])
 

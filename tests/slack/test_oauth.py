@@ -24,6 +24,7 @@ from bot.data.people import Who, change_preferences
 from bot.settings import Settings, load_settings
 from bot.slack.app import build_app
 from bot.slack.wsgi import WebApp
+from tests.support.bots import AfterAck
 from tests.support.serving import BackgroundServer
 from tests.support.slack import SIGNING_SECRET, command_body, event_body, signed_headers
 from tests.support.standin import SlackStandIn
@@ -94,12 +95,15 @@ class Site:
 
 
 @pytest.fixture
-def site(oauth_settings: Settings, library, db: Database, standin: SlackStandIn) -> Iterator[Site]:
-    app = build_app(oauth_settings, library=library, database=db)
+def site(
+    oauth_settings: Settings, library, db: Database, standin: SlackStandIn, after_ack: AfterAck
+) -> Iterator[Site]:
+    app = build_app(oauth_settings, library=library, database=db, after_ack=after_ack)
     web = WebApp(app, max_body_bytes=oauth_settings.max_body_bytes)
     with BackgroundServer(web) as server:
         site = Site(server.url, standin)
         yield site
+        after_ack.settle()  # nothing a test started reaches the next one
         site.http.close()
 
 
@@ -134,8 +138,13 @@ def test_commands_from_an_installed_workspace_use_its_token(
 ) -> None:
     site.install("TNEW", "xoxb-new-workspace-token-77")
     standin.reset()
-    answer = site.post(command_body("on", team="TNEW", user="U42"))
-    assert answer.status_code == 200 and "Nudges are on" in answer.json()["text"]
+    url = standin.response_url("on")
+    answer = site.post(command_body("on", team="TNEW", user="U42", response_url=url))
+    # Someone new: the ack goes out at once, and the answer follows once Slack has said
+    # their time zone, through the command's response URL.
+    assert (answer.status_code, answer.text) == (200, "")
+    [said] = standin.wait_for("response_url")
+    assert "Nudges are on" in said.args["text"]
     [lookup] = standin.calls_to("users.info")
     assert lookup.token == "xoxb-new-workspace-token-77"
 

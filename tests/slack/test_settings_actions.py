@@ -29,8 +29,8 @@ def home_click(slack: Bot, action: dict, *, team: str = "T0001") -> dict:
 def test_forget_me_cancel_keeps_everything(slack: Bot, db: Database) -> None:
     said(slack.command("on"))
     cancel = {"action_id": ids.ACTION_FORGET_CANCEL, "type": "button", "value": "cancel"}
-    slack.click(block_actions(cancel, response_url=slack.standin.response_url()))
-    [reply] = slack.standin.calls_to("response_url")
+    slack.click(block_actions(cancel, response_url=slack.standin.response_url("cancel")))
+    [reply] = slack.standin.answers_at("cancel")
     assert "nothing was deleted" in reply.args["text"]
     assert person(db).opted_in
 

@@ -28,7 +28,7 @@ def person(db: Database, team: str = "T0001", user: str = "U0001") -> Person | N
 
 def said(response: Reply) -> str:
     assert response.status_code == 200, response.text
-    payload = response.json()
+    payload = response.shown()
     assert payload["response_type"] == "ephemeral"
     assert_valid_message(payload)
     return payload["text"]
@@ -97,16 +97,14 @@ def test_invalid_values_quote_the_text_and_change_nothing(slack: Bot, db: Databa
 
 def test_forget_me_asks_first_then_deletes_everything(slack: Bot, db: Database) -> None:
     said(slack.command("on"))
-    payload = slack.command("forget me").json()
+    payload = slack.command("forget me").shown()
     assert_valid_message(payload)
     assert person(db) is not None  # nothing deleted until confirmed
     [actions] = [b for b in payload["blocks"] if b["type"] == "actions"]
     confirm = next(e for e in actions["elements"] if e["action_id"] == ids.ACTION_FORGET_CONFIRM)
-    assert (
-        slack.click(block_actions(confirm, response_url=slack.standin.response_url())).status_code
-        == 200
-    )
-    [reply] = slack.standin.calls_to("response_url")
+    url = slack.standin.response_url("confirm")
+    assert slack.click(block_actions(confirm, response_url=url)).status_code == 200
+    [reply] = slack.standin.answers_at("confirm")
     assert "deleted everything" in reply.args["text"]
     assert person(db) is None
 
@@ -140,7 +138,7 @@ def test_export_sends_everything_as_a_json_file(slack: Bot, db: Database) -> Non
     said(slack.command("on"))
     did_it = {"action_id": ids.ACTION_DID_IT, "type": "button", "value": "march"}
     slack.click(block_actions(did_it, response_url=slack.standin.response_url()))
-    reply = slack.command("export").json()
+    reply = slack.command("export").shown()
     assert "arrives as a file" in reply["text"]
     # The file goes up after the answer, in the background: wait for it, not for a time.
     [upload] = slack.standin.wait_for("file_upload")

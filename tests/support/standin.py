@@ -54,6 +54,10 @@ class SlackStandIn:
         with self.lock:
             self.scripted.setdefault(method, []).extend(answers)
 
+    def answers_at(self, name: str) -> list[Call]:
+        """What was posted to the response URL `response_url(name)` gave."""
+        return [c for c in self.calls_to("response_url") if c.path == f"/response/{name}"]
+
     def calls_to(self, method: str) -> list[Call]:
         with self.lock:
             return [c for c in self.calls if c.method == method]

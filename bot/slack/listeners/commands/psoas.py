@@ -41,8 +41,9 @@ def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> None:
     text = typed_text(command.get("text"))
     parsed = parse_command(text, services.library)
     message = answer_now(parsed, text, services, who_from(context, command))
+    # The export always continues after its ack; other answers only when they need Slack.
+    context[ANSWER_LATER] = message is None or isinstance(parsed, Export)
     if message is None:
-        context[ANSWER_LATER] = True
         ack()
     else:
         ack(response_type="ephemeral", **message.as_kwargs())
