@@ -28,8 +28,23 @@ ALLOWED: dict[str, frozenset[str]] = {
     "metrics": frozenset(),
     "logs": frozenset(),
     "settings": frozenset({"core", "data"}),
-    "cli": frozenset(
+    # The sandbox composes like cli: a built-in Slack and the bot wired to it.
+    "sandbox": frozenset(
         {"core", "render", "data", "slack", "engine", "ids", "metrics", "logs", "settings"}
+    ),
+    "cli": frozenset(
+        {
+            "core",
+            "render",
+            "data",
+            "slack",
+            "engine",
+            "sandbox",
+            "ids",
+            "metrics",
+            "logs",
+            "settings",
+        }
     ),
 }
 
