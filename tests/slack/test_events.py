@@ -78,8 +78,7 @@ def test_do_not_disturb_is_read_once_then_kept_from_events(slack: Bot, clock: Cl
                 "dnd_enabled": True,
                 "next_dnd_start_ts": datetime(2026, 11, 25, 9, 45, tzinfo=UTC).timestamp(),
                 "next_dnd_end_ts": datetime(2026, 11, 25, 10, 15, tzinfo=UTC).timestamp(),
-                "snooze_enabled": False,
-            },
+            },  # for another user than the caller, dnd.info has no snooze_* fields
             {},
         ),
     )
@@ -89,11 +88,12 @@ def test_do_not_disturb_is_read_once_then_kept_from_events(slack: Bot, clock: Cl
     said(slack.command("off"))
     said(slack.command("on"))
     assert len(standin.calls_to("dnd.info")) == 1  # known: no second call
-    # The person turns DND off in Slack: the event restores the 10:00 slot.
+    # The person turns DND off in Slack: the event restores the 10:00 slot. The event
+    # carries only these fields (https://docs.slack.dev/reference/events/dnd_updated_user).
     event = {
         "type": "dnd_updated_user",
         "user": "U0001",
-        "dnd_status": {"dnd_enabled": False, "snooze_enabled": False},
+        "dnd_status": {"dnd_enabled": False, "next_dnd_start_ts": 1, "next_dnd_end_ts": 1},
     }
     assert slack.event(event).status_code == 200
     assert "Next nudge: today 10:00" in said(slack.command("status"))
