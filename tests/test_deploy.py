@@ -184,24 +184,6 @@ def copies(stage: list[tuple[str, str]]) -> list[tuple[list[str], str]]:
     return found
 
 
-def content_copy() -> tuple[Path, str]:
-    """Where the final stage copies the exercise library from, and to (absolute)."""
-    stage = final_stage()
-    workdir = all_of("WORKDIR", stage)[-1] if all_of("WORKDIR", stage) else "/"
-    found = [
-        (source, destination)
-        for sources, destination in copies(stage)
-        for source in sources
-        if (ROOT / source / "exercises").is_dir()
-    ]
-    assert len(found) == 1, f"copy the exercise library into the final stage once: {found}"
-    source, destination = found[0]
-    destination = destination.rstrip("/")
-    if not destination.startswith("/"):
-        destination = f"{workdir.rstrip('/')}/{destination}"
-    return ROOT / source, destination
-
-
 def test_image_python_satisfies_the_projects_requires_python() -> None:
     requires = SpecifierSet(pyproject()["project"]["requires-python"])
     for rest in all_of("FROM", dockerfile_instructions()):
@@ -301,10 +283,49 @@ def test_image_runs_as_a_numeric_non_root_user() -> None:
     assert image_uid() != 0
 
 
-def test_image_points_content_dir_at_the_library_it_carries() -> None:
-    source, destination = content_copy()
-    assert image_env()["CONTENT_DIR"] == destination
-    assert load_library(source).exercises, "the library the image carries must load"
+def test_image_package_carries_the_library_and_the_manifest(image_package) -> None:
+    # The wheel is the product: the image reads the library and the manifest from its package,
+    # not from a CONTENT_DIR it would have to keep in step.
+    assert "CONTENT_DIR" not in image_env()
+    lib = image_package / "lib" / "bot"
+    assert load_library(lib / "content_data").exercises, "the packaged library must load"
+    shipped = (lib / "manifest.yaml").read_text()
+    assert shipped == (DEPLOY / "manifest.yaml").read_text()
+
+
+def test_image_default_database_is_a_sqlite_file_on_a_volume_its_user_owns() -> None:
+    # `docker run` with just the Slack variables: the SQLite default must be writable by the
+    # image's user, and kept on a volume.
+    url = make_url(image_env()["DATABASE_URL"])
+    assert url.get_backend_name() == "sqlite" and url.database
+    folder = str(Path(url.database).parent)
+    volumes = [v for rest in all_of("VOLUME", final_stage()) for v in json.loads(rest)]
+    assert folder in volumes, f"{folder} must be a VOLUME"
+    made = " ".join(all_of("RUN", final_stage()))
+    assert re.search(rf"chown {image_uid()}(:\d+)? {re.escape(folder)}\b", made), made
+
+
+def test_image_installs_the_pinned_versions_and_they_satisfy_the_project() -> None:
+    _, install = pip_install()
+    match = re.search(r"(?:--constraint|-c)[ =](\S+)", install)
+    assert match, f"install with the constraints file: {install!r}"
+    pins = {}
+    for line in (ROOT / match[1]).read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", line
+            pins[canonical(requirement.name)] = spec.version
+    project = pyproject()["project"]
+    for spec in project["dependencies"] + project["optional-dependencies"]["postgres"]:
+        requirement = Requirement(spec)
+        name = canonical(requirement.name)
+        assert name in pins, f"{name} is not pinned in {match[1]}"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {spec}"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_image_exposes_the_port_the_bot_listens_on() -> None:
@@ -373,12 +394,11 @@ def unused_port() -> int:
 
 
 def container_env(tmp: Path, port: int, **settings: str) -> dict[str, str]:
-    """What the image gives its command, on this machine: the image's ENV with CONTENT_DIR at
-    the library it copies, `python` and `psoas-bot` on PATH as installed, the settings compose
-    passes (a SQLite file unless told), and no Slack reachable."""
+    """What the image gives its command, on this machine: the image's ENV, `python` and
+    `psoas-bot` on PATH as installed, the settings compose passes (a SQLite file here unless
+    told), and no Slack reachable."""
     env = {name: value for name, value in os.environ.items() if name.upper() not in SETTINGS}
     env.update(image_env())
-    env["CONTENT_DIR"] = str(content_copy()[0])
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     env.update(
         PORT=str(port),

@@ -18,8 +18,13 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-# The checkout's `content/`; settings (`CONTENT_DIR`) may point elsewhere.
-DEFAULT_CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
+# The library shipped inside the package (the wheel's build copies `content/` there), else the
+# checkout's `content/` (an editable install); settings (`CONTENT_DIR`) may point elsewhere.
+PACKAGED_CONTENT_DIR = Path(__file__).resolve().parents[1] / "content_data"
+CHECKOUT_CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
+DEFAULT_CONTENT_DIR = (
+    PACKAGED_CONTENT_DIR if (PACKAGED_CONTENT_DIR / "exercises").is_dir() else CHECKOUT_CONTENT_DIR
+)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=40)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
@@ -169,7 +174,10 @@ def load_library(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> Library:
     root = Path(content_dir)
     exercise_files = sorted((root / "exercises").glob("*.yaml"))
     if not exercise_files:
-        raise ContentError(f"{root / 'exercises'}: no exercise files (*.yaml) found")
+        raise ContentError(
+            f"{root / 'exercises'}: no exercise files (*.yaml) found; "
+            "set CONTENT_DIR to the folder that holds exercises/ and guidance.yaml"
+        )
     exercises: list[Exercise] = []
     for path in exercise_files:
         try:
