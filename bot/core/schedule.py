@@ -84,10 +84,18 @@ def slots_on(prefs: Preferences, day: date) -> list[datetime]:
     start = prefs.work_start.hour * 60 + prefs.work_start.minute
     end = prefs.work_end.hour * 60 + prefs.work_end.minute
     instants: list[datetime] = []
+    shifted: list[bool] = []  # a wall time the DST gap skips, moved forward by the gap
     for minute in range(start + prefs.interval_minutes, end, prefs.interval_minutes):
-        instant = _to_instant(day, time(minute // 60, minute % 60), prefs)
+        clock = time(minute // 60, minute % 60)
+        instant = _to_instant(day, clock, prefs)
+        # A moved slot that lands on or after a real one gives way to it, so a wall time
+        # that exists keeps its slot and the day still has each slot once.
+        while instants and instant <= instants[-1] and shifted[-1]:
+            instants.pop()
+            shifted.pop()
         if not instants or instant > instants[-1]:
             instants.append(instant)
+            shifted.append(instant.astimezone(prefs.zone).time() != clock)
     return instants
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.preferences import Preferences
@@ -205,14 +205,13 @@ def test_slots_are_ordered_unique_and_land_on_their_wall_times(
     tz = ZoneInfo(zone)
     walls = [time(m // 60, m % 60) for m in range(start * 15 + interval, end_minutes, interval)]
     resolved = [datetime.combine(day, w, tzinfo=tz).astimezone(UTC) for w in walls]
-    # Known bug, tested on its own below: a wall time in a skipped hour, moved forward by the
-    # gap, can overtake the next wall time, which is then lost.
-    assume(all(a < b for a, b in itertools.pairwise(resolved)))
     slots = slots_on(p, day)
     assert slots == sorted(set(slots))
-    instants = set(resolved)
-    # Every slot is one of the wall times; every wall time that exists that day has a slot.
-    assert set(slots) == instants
+    # Every slot is one of the wall times (one in a skipped hour moved forward by the gap,
+    # unless that overtakes a real one); every wall time that exists that day has a slot.
+    assert set(slots) <= set(resolved)
+    if all(a < b for a, b in itertools.pairwise(resolved)):
+        assert set(slots) == set(resolved)
     for w in walls:
         local = datetime.combine(day, w, tzinfo=tz)
         exists = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == local.replace(
@@ -222,11 +221,6 @@ def test_slots_are_ordered_unique_and_land_on_their_wall_times(
             assert local.astimezone(UTC) in slots
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in bot/core/schedule.py slots_on: 02:15 (skipped) becomes 03:15 EDT and the "
-    "03:00 slot after it is dropped as out of order",
-)
 def test_a_slot_in_the_skipped_hour_does_not_swallow_the_next_one() -> None:
     p = prefs(
         tz="America/New_York", work_days=EVERY_DAY, work_start=time(0), work_end=time(4),
