@@ -33,9 +33,12 @@ class ContentSettings(BaseSettings):
 
 
 class DatabaseSettings(ContentSettings):
-    """What `psoas-bot migrate` and `tick` need: no Slack secrets."""
+    """What `psoas-bot migrate` needs: no Slack secrets."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # How long start-up waits for the database to come up before giving up.
+    database_wait_seconds: int = Field(default=60, ge=0, le=3600)
+    log_format: str = Field(default="json", pattern="^(json|text)$")
 
     @field_validator("database_url")
     @classmethod
@@ -50,8 +53,30 @@ class DatabaseSettings(ContentSettings):
         return value
 
 
-class Settings(DatabaseSettings):
-    slack_signing_secret: SecretStr = Field(min_length=1)
+class KeySettings(DatabaseSettings):
+    """What `psoas-bot rotate-key` needs: the database and the keys."""
+
+    token_encryption_key: SecretStr | None = None
+
+    @field_validator("token_encryption_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from bot.data.installations import parse_keys
+
+            parse_keys(value.get_secret_value())  # ValueError names what is wrong
+        return value
+
+
+class Settings(KeySettings):
+    # Verifies Slack's HTTP requests: required in HTTP mode, unused in Socket Mode
+    # (`load_settings` checks which).
+    slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_client_id: str | None = None
@@ -67,10 +92,6 @@ class Settings(DatabaseSettings):
     nudge_rate_per_second: float = Field(default=5.0, gt=0, le=50)
     # A claimed nudge with no outcome after this long belongs to a process that died.
     claim_lease_seconds: int = Field(default=120, ge=1, le=900)
-    # How long start-up waits for the database to come up before giving up.
-    database_wait_seconds: int = Field(default=60, ge=0, le=3600)
-    token_encryption_key: SecretStr | None = None
-    log_format: str = Field(default="json", pattern="^(json|text)$")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -86,15 +107,6 @@ class Settings(DatabaseSettings):
             raise ValueError("an app-level token starts with 'xapp-'")
         return value
 
-    @field_validator("token_encryption_key")
-    @classmethod
-    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            from bot.data.installations import parse_keys
-
-            parse_keys(value.get_secret_value())  # ValueError names what is wrong
-        return value
-
     @field_validator("slack_api_url")
     @classmethod
     def _api_url_shape(cls, value: str) -> str:
@@ -103,11 +115,11 @@ class Settings(DatabaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @field_validator(
+        "slack_signing_secret",
         "slack_bot_token",
         "slack_app_token",
         "slack_client_id",
         "slack_client_secret",
-        "token_encryption_key",
         mode="before",
     )
     @classmethod
@@ -123,7 +135,9 @@ def _read(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
         problems = []
         for error in exc.errors():
             name = str(error["loc"][0]).upper() if error["loc"] else "environment"
-            reason = "is not set" if error["type"] == "missing" else f"is invalid: {error['msg']}"
+            # Our validators' ValueErrors arrive as "Value error, <what we said>": say only that.
+            message = str(error["msg"]).removeprefix("Value error, ")
+            reason = "is not set" if error["type"] == "missing" else f"is invalid: {message}"
             problems.append(f"{name} {reason}")
         raise SettingsError("; ".join(problems)) from None
 
@@ -136,8 +150,20 @@ def load_database_settings(**overrides: object) -> DatabaseSettings:
     return _read(DatabaseSettings, overrides)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_key_settings(**overrides: object) -> KeySettings:
+    return _read(KeySettings, overrides)
+
+
+def load_settings(*, serving: bool = True, **overrides: object) -> Settings:
+    """The bot's settings. `serving` is False for commands that answer no Slack request
+    (`tick`): they need no signing secret."""
     settings = _read(Settings, overrides)
+    if serving and settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode verifies every request from Slack with "
+            "it (Basic Information -> Signing Secret); or set SLACK_APP_TOKEN for Socket Mode, "
+            "which needs no signing secret"
+        )
     if settings.slack_bot_token is None and settings.slack_client_id is None:
         raise SettingsError(
             "SLACK_BOT_TOKEN is not set: give the bot token (xoxb-...) for one workspace, "
