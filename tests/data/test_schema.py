@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, inspect
 
 from bot.data.installations import OAUTH_METADATA
 from bot.data.models import Base
-from bot.data.schema import current_revision, downgrade, head_revision, upgrade
+from bot.data.schema import current_revision, downgrade, head_revision, include_name, upgrade
 
 
 def test_migrations_go_down_to_empty_and_back_to_head(database_url: str) -> None:
@@ -26,7 +26,7 @@ def test_migrations_go_down_to_empty_and_back_to_head(database_url: str) -> None
 def test_models_and_migrations_agree(database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection)
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
         differences = compare_metadata(context, [Base.metadata, OAUTH_METADATA])
     engine.dispose()
     assert differences == []

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 
 from bot.data.installations import OAUTH_METADATA
 from bot.data.models import Base
+from bot.data.schema import include_name
 
 config = context.config
 # Our models, and slack_sdk's installation and OAuth state tables on the same database.
@@ -17,6 +18,7 @@ def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
+        include_name=include_name,  # not the compatibility record bot/data/schema.py keeps
         literal_binds=True,
         render_as_batch=True,
     )
@@ -34,6 +36,7 @@ def run_migrations_online() -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
+            include_name=include_name,  # not the compatibility record bot/data/schema.py keeps
             # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
             render_as_batch=connection.dialect.name == "sqlite",
         )

@@ -14,6 +14,9 @@ revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (bot/data/schema.py): the oldest code that runs on this schema.
+# The first schema: there is no older code.
+compatible_with_code_from: str | None = None
 
 
 def upgrade() -> None:

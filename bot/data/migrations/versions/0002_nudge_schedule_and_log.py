@@ -14,6 +14,9 @@ revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (bot/data/schema.py): the oldest code that runs on this schema.
+# Additive: a new table.
+compatible_with_code_from: str | None = "0001"
 
 
 def upgrade() -> None:

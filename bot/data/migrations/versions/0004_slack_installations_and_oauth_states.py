@@ -14,6 +14,9 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (bot/data/schema.py): the oldest code that runs on this schema.
+# Additive: slack_sdk's installation and OAuth state tables.
+compatible_with_code_from: str | None = "0003"
 
 
 def upgrade() -> None:

@@ -13,6 +13,9 @@ revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (bot/data/schema.py): the oldest code that runs on this schema.
+# Older code relied on the foreign key's ON DELETE CASCADE to forget a person's nudge log.
+compatible_with_code_from: str | None = "0005"
 
 
 def upgrade() -> None:

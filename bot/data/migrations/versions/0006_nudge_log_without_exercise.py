@@ -17,6 +17,9 @@ revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (bot/data/schema.py): the oldest code that runs on this schema.
+# Contract: code before it still maps nudge_log.exercise.
+compatible_with_code_from: str | None = "0006"
 
 
 def upgrade() -> None:

@@ -19,6 +19,9 @@ revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (bot/data/schema.py): the oldest code that runs on this schema.
+# Additive: nullable columns, and one with a server default.
+compatible_with_code_from: str | None = "0006"
 
 
 def upgrade() -> None:

@@ -18,6 +18,9 @@ revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (bot/data/schema.py): the oldest code that runs on this schema.
+# Contract: code before it still maps people.dnd_snooze_until.
+compatible_with_code_from: str | None = "0008"
 
 
 def upgrade() -> None:
