@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
+from bot.cli import prepare_schema
+from bot.core.content import Library
+from bot.data.database import Database
 from bot.data.installations import OAUTH_METADATA
 from bot.data.models import Base
-from bot.data.schema import current_revision, downgrade, head_revision, include_name, upgrade
+from bot.data.schema import (
+    MIGRATIONS_DIR,
+    SchemaState,
+    check_schema,
+    current_revision,
+    declared_floor,
+    downgrade,
+    head_revision,
+    include_name,
+    oldest_compatible_code,
+    scripts,
+    upgrade,
+)
+from bot.settings import Settings, SettingsError
+from bot.slack.app import build_app
+from tests.support.bots import AfterAck, DispatchedBot
+from tests.support.standin import SlackStandIn
 
 
 def test_migrations_go_down_to_empty_and_back_to_head(database_url: str) -> None:
@@ -30,3 +60,249 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         differences = compare_metadata(context, [Base.metadata, OAUTH_METADATA])
     engine.dispose()
     assert differences == []
+
+
+# --- expand/contract: a schema newer than the code -------------------------------------------
+
+ADDITIVE = '''"""people get a nickname (test only: an additive step after the code's head)"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+compatible_with_code_from = "0008"
+
+
+def upgrade():
+    with op.batch_alter_table("people") as batch_op:
+        batch_op.add_column(sa.Column("nickname", sa.String(40), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("people") as batch_op:
+        batch_op.drop_column("nickname")
+'''
+
+# A contract step: it drops a column this code maps.
+CONTRACT = ADDITIVE.replace(
+    'compatible_with_code_from = "0008"', 'compatible_with_code_from = "0009"'
+)
+CONTRACT = CONTRACT.replace(
+    'batch_op.add_column(sa.Column("nickname", sa.String(40), nullable=True))',
+    'batch_op.drop_column("quiet_end")',
+).replace(
+    'batch_op.drop_column("nickname")',
+    'batch_op.add_column(sa.Column("quiet_end", sa.Time(), nullable=True))',
+)
+# Marked compatible, yet it drops a column (the check at start-up does not take its word).
+MISLABELLED = CONTRACT.replace(
+    'compatible_with_code_from = "0009"', 'compatible_with_code_from = "0008"'
+)
+# Marked compatible, yet it adds a column older code would not fill.
+REQUIRED_COLUMN = ADDITIVE.replace(
+    'sa.Column("nickname", sa.String(40), nullable=True)',
+    'sa.Column("nickname", sa.String(40), nullable=False)',
+)
+
+
+def newer_migrations(tmp_path: Path, revision_0009: str) -> Path:
+    """The package's migrations plus one revision after the code's head: what the next
+    version of psoas-bot would ship."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "versions" / "0009_test_only.py").write_text(revision_0009)
+    return copy
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own: a SQLite file, or a PostgreSQL schema of its own so the
+    suite's tables are untouched."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'newer.db'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = f"compat_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_each_migration_names_the_oldest_code_it_runs_and_chains_compose() -> None:
+    # 0007 only adds; 0006 and 0008 drop columns (contract steps).
+    assert oldest_compatible_code("0007") == "0006"
+    assert oldest_compatible_code("0008") == "0008"
+    assert oldest_compatible_code("0006") == "0006"
+    assert oldest_compatible_code("0001") == "0001"
+
+
+def test_a_migration_marked_compatible_only_adds_what_older_code_can_ignore(
+    tmp_path: Path,
+) -> None:
+    """What each mark claims, checked on the schema itself: every table and column of the
+    schema the named code ran on is still there, and each new column fills itself."""
+    url = f"sqlite:///{tmp_path / 'marks.db'}"
+    for script in reversed(list(scripts().walk_revisions())):  # oldest first
+        floor = declared_floor(script)
+        if floor == script.revision:
+            continue  # a contract step: older code is refused, nothing to check
+        upgrade(url, floor)
+        before = reflected(url)
+        upgrade(url, script.revision)
+        after = reflected(url)
+        for table, columns in before.items():
+            assert table in after, f"{script.revision} drops table {table}"
+            assert set(columns) <= set(after[table]), f"{script.revision} drops from {table}"
+        for table, columns in after.items():
+            if table not in before:
+                continue  # a new table: older code never writes to it
+            for name, fills_itself in columns.items():
+                if name not in before[table]:
+                    assert fills_itself, f"{script.revision}: {table}.{name} needs a value"
+
+
+def reflected(url: str) -> dict[str, dict[str, bool]]:
+    """table -> column -> whether an INSERT that leaves the column out still works."""
+    engine = create_engine(url)
+    try:
+        found = inspect(engine)
+        return {
+            table: {
+                column["name"]: bool(column["nullable"] or column.get("default") is not None)
+                for column in found.get_columns(table)
+            }
+            for table in found.get_table_names()
+        }
+    finally:
+        engine.dispose()
+
+
+def test_a_schema_one_additive_revision_ahead_still_serves_this_code(
+    empty_url: str, tmp_path: Path, settings: Settings, library: Library, standin: SlackStandIn
+) -> None:
+    upgrade(empty_url, migrations=newer_migrations(tmp_path, ADDITIVE))
+    database = Database(empty_url)
+    try:
+        check = check_schema(database.engine)
+        assert (check.state, check.current, check.head) == (
+            SchemaState.AHEAD_COMPATIBLE,
+            "0009",
+            "0008",
+        )
+        prepare_schema(database)  # what `run` and `tick` do first: no complaint
+        with AfterAck() as after_ack:
+            app = build_app(settings, library=library, database=database, after_ack=after_ack)
+            slack = DispatchedBot(app, standin, after_ack)
+            assert slack.command("on").status_code == 200
+            shown = json.dumps(slack.command("status").shown())
+        assert "went wrong" not in shown and "can't" not in shown, shown
+        with database.session() as session:
+            assert session.execute(text("SELECT opted_in FROM people")).scalar() in (1, True)
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("revision", "named"),
+    [
+        (CONTRACT, "column people.quiet_end"),
+        (MISLABELLED, "column people.quiet_end"),
+        (REQUIRED_COLUMN, "column people.nickname (required, and unknown to this code)"),
+    ],
+    ids=["contract", "mislabelled", "required-column"],
+)
+def test_a_schema_ahead_that_breaks_this_code_is_refused_saying_why(
+    revision: str, named: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    upgrade(url, migrations=newer_migrations(tmp_path, revision))
+    database = Database(url)
+    try:
+        with pytest.raises(SettingsError) as refused:
+            prepare_schema(database)
+    finally:
+        database.dispose()
+    message = str(refused.value)
+    assert f"schema 0009 drops or requires what this code uses: {named}" in message
+    assert "`psoas-bot migrate --to 0008`" in message
+
+
+def test_a_contract_step_alone_is_refused_by_its_mark(tmp_path: Path) -> None:
+    """A contract step whose drop this code would not notice is still refused: its mark says
+    it no longer runs older code."""
+    harmless = CONTRACT.replace('drop_column("quiet_end")', 'drop_column("never_there")')
+    harmless = harmless.replace(
+        'batch_op.add_column(sa.Column("quiet_end", sa.Time(), nullable=True))', "pass"
+    ).replace(
+        'def upgrade():\n    with op.batch_alter_table("people") as batch_op:\n'
+        '        batch_op.drop_column("never_there")',
+        'def upgrade():\n    op.create_table("scratch", sa.Column("id", sa.Integer, '
+        'primary_key=True))\n    op.drop_table("scratch")',
+    )
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    upgrade(url, migrations=newer_migrations(tmp_path, harmless))
+    engine = create_engine(url)
+    try:
+        check = check_schema(engine)
+    finally:
+        engine.dispose()
+    assert check.state is SchemaState.AHEAD_INCOMPATIBLE
+    assert check.reason == "schema 0009 runs code from revision 0009 on, and this code is 0008"
+
+
+def test_migrate_rolls_back_with_the_newer_code_and_refuses_without_it(tmp_path: Path) -> None:
+    newer = newer_migrations(tmp_path, CONTRACT)
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    upgrade(url, migrations=newer)
+    env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "text"}
+    # This code has no step down from 0009: it says who does.
+    refused = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "migrate", "--to", "0008"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "newer than this code (0008)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # The newer code rolls it back; then this code runs on it again.
+    downgrade(url, "0008", migrations=newer)
+    database = Database(url)
+    try:
+        assert check_schema(database.engine).state is SchemaState.AT_HEAD
+    finally:
+        database.dispose()
+
+
+def test_migrate_to_an_older_revision_and_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "text"}
+
+    def migrate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "migrate", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert migrate().stdout.strip() == "database schema: empty -> 0008"
+    assert migrate("--to", "0007").stdout.strip() == "database schema: 0008 -> 0007"
+    assert migrate().stdout.strip() == "database schema: 0007 -> 0008"
+    unknown = migrate("--to", "0042")
+    assert unknown.returncode == 2 and "--to 0042: this code knows revisions 0001" in unknown.stderr
