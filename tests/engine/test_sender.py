@@ -56,11 +56,11 @@ def test_account_inactive_stops_that_person_with_a_reason(
     db: Database, sender: Sender, library: Library, standin: SlackStandIn
 ) -> None:
     before = utc(2026, 11, 25, 9, 30)
-    opt_in(db, Who("T1", "U_GONE"), "UTC", before)
-    opt_in(db, Who("T1", "U_HERE"), "UTC", before)
+    opt_in(db, Who("T1", "U0GONE"), "UTC", before)
+    opt_in(db, Who("T1", "U0HERE"), "UTC", before)
 
     def inactive_for_one(call):
-        if call.method == "chat.postMessage" and call.args.get("channel") == "U_GONE":
+        if call.method == "chat.postMessage" and call.args.get("channel") == "U0GONE":
             return error("account_inactive")
         return None
 
@@ -68,10 +68,10 @@ def test_account_inactive_stops_that_person_with_a_reason(
     outcomes: list[Outcome] = []
     run_tick(db, sender, library, now=utc(2026, 11, 25, 10), on_outcome=outcomes.append)
     assert sorted((o.user_id, o.kind) for o in outcomes) == [
-        ("U_GONE", "person"),
-        ("U_HERE", "sent"),
+        ("U0GONE", "person"),
+        ("U0HERE", "sent"),
     ]
-    prefs = read_preferences(db, Who("T1", "U_GONE"))
+    prefs = read_preferences(db, Who("T1", "U0GONE"))
     assert prefs.stopped_reason == "account_inactive"
     assert run_tick(db, sender, library, now=utc(2026, 11, 25, 11)).sent == 1  # only U_HERE
 

@@ -43,13 +43,13 @@ def test_a_simulated_day_in_four_time_zones(
     db: Database, sender: Sender, library: Library, standin: SlackStandIn
 ) -> None:
     start = utc(2026, 11, 25, 0, 0)  # Wednesday
-    opt_in(db, Who("T1", "U_NY"), "America/New_York", start)
-    opt_in(db, Who("T1", "U_LDN"), "Europe/London", start, SetQuiet(time(12), time(13)))
-    opt_in(db, Who("T1", "U_KTM"), "Asia/Kathmandu", start, SetInterval(90))
-    opt_in(db, Who("T2", "U_LHI"), "Australia/Lord_Howe", start)
+    opt_in(db, Who("T1", "U0NY"), "America/New_York", start)
+    opt_in(db, Who("T1", "U0LDN"), "Europe/London", start, SetQuiet(time(12), time(13)))
+    opt_in(db, Who("T1", "U0KTM"), "Asia/Kathmandu", start, SetInterval(90))
+    opt_in(db, Who("T2", "U0LHI"), "Australia/Lord_Howe", start)
     # New York's Do Not Disturb, 12:00-12:30 every day (17:00-17:30 UTC).
     dnd = DndStatus(start=utc(2026, 11, 25, 17), end=utc(2026, 11, 25, 17, 30))
-    assert record_dnd(db, Who("T1", "U_NY"), dnd, now=start)
+    assert record_dnd(db, Who("T1", "U0NY"), dnd, now=start)
 
     # Time jumps from one due instant to the next rather than stepping every minute; a
     # pass half-way between two of them checks that nothing is sent in the gaps.
@@ -73,14 +73,14 @@ def test_a_simulated_day_in_four_time_zones(
     assert passes < 60  # one per due instant, not one per minute
 
     hours = lambda day, *hs: [utc(2026, 11, day, h, m) for h, m in hs]  # noqa: E731
-    assert sent["U_NY"] == hours(25, (15, 0), (16, 0), (17, 30), (18, 0), (19, 0), (20, 0), (21, 0))
-    assert sent["U_LDN"] == hours(25, (10, 0), (11, 0), (13, 0), (14, 0), (15, 0), (16, 0)) + hours(
+    assert sent["U0NY"] == hours(25, (15, 0), (16, 0), (17, 30), (18, 0), (19, 0), (20, 0), (21, 0))
+    assert sent["U0LDN"] == hours(25, (10, 0), (11, 0), (13, 0), (14, 0), (15, 0), (16, 0)) + hours(
         26, (10, 0), (11, 0)
     )
     ktm = ((4, 45), (6, 15), (7, 45), (9, 15), (10, 45))
-    assert sent["U_KTM"] == hours(25, *ktm) + hours(26, *ktm)
+    assert sent["U0KTM"] == hours(25, *ktm) + hours(26, *ktm)
     lhi = [(h, 0) for h in range(6)]
-    assert sent["U_LHI"] == hours(25, *lhi) + hours(25, (23, 0)) + hours(26, *lhi)
+    assert sent["U0LHI"] == hours(25, *lhi) + hours(25, (23, 0)) + hours(26, *lhi)
     for call in standin.calls_to("chat.postMessage"):
         assert call.token == BOT_TOKEN
         assert_valid_message(call.args)

@@ -70,10 +70,11 @@ def test_stale_button_for_a_removed_exercise_answers_with_the_list(
 
 def test_home_button_opens_the_exercise_in_a_modal(slack: Bot) -> None:
     action = {"action_id": ids.ACTION_SHOW_EXERCISE, "type": "button", "value": "leg-dangle"}
-    payload = block_actions(action, container={"type": "view", "view_id": "V1"})
+    trigger = slack.standin.issue_trigger()  # Slack's, in the payload of the click
+    payload = block_actions(action, container={"type": "view", "view_id": "V1"}, trigger_id=trigger)
     assert slack.click(payload).status_code == 200
     [call] = slack.standin.calls_to("views.open")
-    assert call.args["trigger_id"] == "4.5.6"
+    assert call.args["trigger_id"] == trigger
     assert_valid_view(call.args["view"])
     assert call.args["view"]["blocks"][0]["text"]["text"] == "Leg dangle"
 
@@ -134,6 +135,7 @@ def test_share_posts_visibly_with_who_shared_it(slack: Bot) -> None:
         {"action_id": ids.ACTION_SHARE_EXERCISE, "type": "button", "value": "leg-dangle"},
         response_url=slack.standin.response_url(),
     ) | {"channel": {"id": "C0001"}}
+    slack.standin.join("C0001")  # Slack posts only where the bot is a member
     assert slack.click(payload).status_code == 200
     # The post itself reaches chat.postMessage, then the person gets a confirmation.
     sent = [c.method for c in slack.standin.calls if c.method != "auth.test"]

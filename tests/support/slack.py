@@ -67,14 +67,17 @@ def block_actions(
     container: dict[str, Any] | None = None,
     message: dict[str, Any] | None = None,
     view: dict[str, Any] | None = None,
+    trigger_id: str = "4.5.6",
 ) -> dict[str, Any]:
+    """A `block_actions` payload. Its `trigger_id` opens a modal only if the stand-in issued
+    it (`standin.issue_trigger()`), as Slack's triggers do."""
     payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user, "team_id": team},
         "team": {"id": team, "domain": "example"},
         "api_app_id": "A0001",
         "token": "legacy-verification-token",
-        "trigger_id": "4.5.6",
+        "trigger_id": trigger_id,
         "container": container or {"type": "message"},
         "actions": [{"action_ts": "1700000000.1", "block_id": "b1", **action}],
     }
