@@ -382,6 +382,7 @@ class Sandbox:
             else:
                 raise NotOnScreenError(f"no clock step called {step!r}; use one of {STEPS}")
             sent = self._run_until(target)
+            self.screens.changed()
         local = self.clock().astimezone(zone)
         moved = f"It is now {local:%a %H:%M} in {who.city}."
         mine = sent.get(who.user_id, 0)

@@ -141,6 +141,11 @@ class Screens:
             if self.modals.pop(user_id, None) is not None:
                 self.version += 1
 
+    def changed(self) -> None:
+        """Something the page shows changed outside the screens (the clock moved)."""
+        with self.lock:
+            self.version += 1
+
     def note(self, method: str, detail: str, ok: bool = True) -> None:
         with self.lock:
             self.activity.append(Activity(self.clock(), method, detail, ok))

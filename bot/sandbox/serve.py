@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import urllib.parse
@@ -243,8 +244,6 @@ def run_sandbox(
     port: int = 3000,
     host: str = "127.0.0.1",
     database_url: str | None = None,
-    *,
-    ready: Callable[[SandboxServer], None] | None = None,
 ) -> int:
     """Serve the sandbox until Ctrl-C; 0 then, 2 when it cannot start (and says why)."""
     try:
@@ -264,7 +263,7 @@ def run_sandbox(
         return 2
     # Plain lines on stderr, with the sandbox's generated secrets kept out of them.
     logs.configure(secrets=secrets_of(sandbox.settings), json_lines=False)
-    where = database_url or "a temporary SQLite file, deleted on exit"
+    where = (database_url or "").removeprefix("sqlite:///") or "a temporary file, deleted on exit"
     print(
         "psoas-bot sandbox: the real bot against a built-in Slack; no Slack app or tokens.\n"
         f"  Open {server.url}/ in your browser.\n"
@@ -272,8 +271,8 @@ def run_sandbox(
         "  Ctrl-C stops it.",
         flush=True,
     )
-    if ready is not None:
-        ready(server)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)  # `kill` and container stops, like Ctrl-C
     try:
         server.run()
     except KeyboardInterrupt:
@@ -282,6 +281,10 @@ def run_sandbox(
         sandbox.close()
     print("psoas-bot sandbox: stopped", flush=True)
     return 0
+
+
+def _stop(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -402,7 +402,8 @@ function renderActivity(activity) {
 }
 
 function render(state) {
-  if (!state || state.me.id !== page.user) return;
+  // A poll that left before the last change may answer after it: keep the newer state.
+  if (!state || state.me.id !== page.user || state.version < page.version) return;
   renderPeople(state);
   $("clock-local").textContent = state.clock.local;
   $("clock-zone").textContent = `in ${state.me.city}`;
