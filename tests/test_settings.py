@@ -55,3 +55,18 @@ def test_a_malformed_encryption_key_stops_start_up_naming_it() -> None:
             slack_client_secret="x",
             token_encryption_key="not-a-fernet-key",
         )
+
+
+def test_socket_mode_and_tick_need_no_signing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    socket_mode = load_settings(slack_bot_token="xoxb-1", slack_app_token="xapp-1")
+    assert socket_mode.slack_signing_secret is None
+    assert load_settings(slack_bot_token="xoxb-1", serving=False).slack_signing_secret is None
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET is not set: HTTP mode"):
+        load_settings(slack_bot_token="xoxb-1")
+
+
+def test_messages_carry_no_pydantic_prefix() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(slack_signing_secret="s", slack_bot_token="xoxb-1", slack_app_token="x")
+    assert str(raised.value) == "SLACK_APP_TOKEN is invalid: an app-level token starts with 'xapp-'"
