@@ -43,14 +43,15 @@ import threading
 import time
 import urllib.parse
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -71,11 +72,19 @@ class Call:
 Responder = Callable[[Call], Answer | None]
 Observer = Callable[[Call, Answer], None]
 
-# The bot scopes of deploy/manifest.yaml (oauth_config.scopes.bot); a test checks that the
-# two agree, so the stand-in grants exactly what an install of the app grants.
-BOT_SCOPES = frozenset(
-    {"commands", "chat:write", "users:read", "dnd:read", "im:write", "im:history", "files:write"}
-)
+# The app's manifest: shipped in the package by the build, else the checkout's
+# deploy/manifest.yaml (an editable install), as `psoas-bot manifest` finds it.
+PACKAGED_MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yaml"
+CHECKOUT_MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "manifest.yaml"
+
+
+def manifest_bot_scopes() -> frozenset[str]:
+    """The bot scopes the app's manifest asks for (`oauth_config.scopes.bot`): what an
+    install grants, so what the stand-in grants."""
+    path = PACKAGED_MANIFEST if PACKAGED_MANIFEST.is_file() else CHECKOUT_MANIFEST
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return frozenset(str(scope) for scope in manifest["oauth_config"]["scopes"]["bot"])
+
 
 # Slack's limits per tier, in calls per minute per method, per workspace and app
 # (https://docs.slack.dev/apis/web-api/rate-limits).
@@ -197,21 +206,22 @@ def _flag(value: object) -> bool:
     return value is True or str(value).lower() in ("true", "1")
 
 
-class Window:
-    """A sliding window: at most `limit` calls in any `seconds`."""
+class Bucket:
+    """A token bucket: `capacity` calls at once, refilled at `capacity` per `seconds`, so
+    "N a minute" allows a burst of N and then N spread over the minute."""
 
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit, self.seconds = limit, seconds
-        self.times: deque[float] = deque()
+    def __init__(self, capacity: int, seconds: float, now: float) -> None:
+        self.capacity, self.rate = float(capacity), capacity / seconds
+        self.tokens, self.at = float(capacity), now
 
     def wait(self, now: float) -> float:
         """0 and the call counted if it may go now; else the seconds until it may."""
-        while self.times and self.times[0] <= now - self.seconds:
-            self.times.popleft()
-        if len(self.times) >= self.limit:
-            return self.times[0] + self.seconds - now
-        self.times.append(now)
-        return 0.0
+        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
 
 
 @dataclass
@@ -240,7 +250,7 @@ class SlackStandIn:
     bot_user_id: str = "UBOT"
     bot_id: str = "B0001"
     app_id: str = "A0001"
-    scopes: frozenset[str] = BOT_SCOPES
+    scopes: frozenset[str] = field(default_factory=manifest_bot_scopes)
     # Slack's 2025 limits for apps not approved for the Marketplace
     # (https://docs.slack.dev/reference/methods/conversations.history): at most 15 messages
     # a call, and one call a minute when `history_limited`.
@@ -261,7 +271,7 @@ class SlackStandIn:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)  # by view id
     homes: dict[str, str] = field(default_factory=dict)  # user -> their Home view's id
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)  # file id -> the file
-    windows: dict[tuple[str, ...], Window] = field(default_factory=dict)
+    windows: dict[tuple[str, ...], Bucket] = field(default_factory=dict)
     last_ts: float = 0.0
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _settings: dict[str, Any] = field(default_factory=dict)
@@ -401,6 +411,7 @@ class SlackStandIn:
                 collection.clear()
             for name, value in self._settings.items():
                 setattr(self, name, value)
+            self.last_ts = 0.0
             self._populate()
         self.responder = None
 
@@ -449,7 +460,7 @@ class SlackStandIn:
         if wait > 0:
             # https://docs.slack.dev/apis/web-api/rate-limits: HTTP 429 and Retry-After.
             status, body, _ = _error("ratelimited", 429)
-            return status, body, {"Retry-After": str(max(1, math.ceil(wait)))}
+            return status, body, {"Retry-After": str(max(1, math.ceil(wait - 1e-6)))}
         check = ARGUMENT_CHECKS.get(call.method)
         return check(self, call.args) if check else None
 
@@ -482,15 +493,15 @@ class SlackStandIn:
             limits.append(((workspace, call.method), TIER_PER_MINUTE[method.tier], 60.0))
         if self.rate_limits and call.method == "chat.postMessage":
             # https://docs.slack.dev/reference/methods/chat.postMessage#rate_limiting: one
-            # message a second per channel, short bursts allowed, several hundred a minute
-            # per workspace.
+            # message a second per channel, short bursts allowed (here 5), several hundred a
+            # minute per workspace.
             channel = str(call.args.get("channel", ""))
             limits.append(((workspace, call.method, channel), 5, 5.0))
             limits.append(((workspace, call.method), 300, 60.0))
         waits = []
         for key, limit, seconds in limits:
-            window = self.windows.setdefault(key, Window(limit, seconds))
-            waits.append(window.wait(now))
+            bucket = self.windows.setdefault(key, Bucket(limit, seconds, now))
+            waits.append(bucket.wait(now))
         return max(waits, default=0.0)
 
     # ------------------------------------------------------------------ conversations
@@ -823,12 +834,16 @@ def needed_scopes(method: str, args: dict[str, Any]) -> tuple[str, ...]:
     conversation methods need the scope of the kind of conversation they touch."""
     scopes = METHODS[method].scopes
     channel = str(args.get("channel") or "")
-    if method in ("conversations.history", "conversations.replies") and channel[:1] in "CDG":
+    if method in ("conversations.history", "conversations.replies") and channel[:1] in (
+        "C",
+        "D",
+        "G",
+    ):
         # A G... id is a private channel or a group DM: either history scope reads it.
         return ("groups:history", "mpim:history") if channel[:1] == "G" else (
             _HISTORY_SCOPE[channel[:1]],
         )  # fmt: skip
-    if method in ("conversations.info", "conversations.members") and channel[:1] in "CDG":
+    if method in ("conversations.info", "conversations.members") and channel[:1] in ("C", "D", "G"):
         return ("groups:read", "mpim:read") if channel[:1] == "G" else (_READ_SCOPE[channel[:1]],)
     if method == "conversations.open" and not channel:
         users = [u for u in str(args.get("users") or "").split(",") if u]
