@@ -59,6 +59,9 @@ SLACKBOT = "USLACKBOT"
 # Moving the clock steps through every instant someone is due, as a running bot would;
 # this many passes at most per move (a week of hourly slots for everyone is far fewer).
 MAX_PASSES = 2000
+# Between jumps the clock runs in real time, and the sandbox runs a nudge pass this often,
+# as `psoas-bot run` does every TICK_SECONDS: a slot that comes while you watch is sent.
+TICK_SECONDS = 5.0
 STEPS = ("slot", "hour", "morning")
 
 
@@ -167,10 +170,23 @@ class Sandbox:
         )
         self.events_url = ""
         # One change at a time from the page: a clock move is never half-way through a
-        # request, so every request sees one instant.
+        # request, and a nudge pass never overlaps a jump.
         self._busy = threading.Lock()
+        self._closing = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="sandbox-ticker", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._closing.wait(TICK_SECONDS):
+            try:
+                with self._busy:
+                    self._run_until(self.clock())
+            except Exception:
+                log.exception("the sandbox's nudge pass failed; the next one retries")
 
     def close(self) -> None:
+        self._closing.set()
+        self._ticker.join(timeout=30)
         self.after_ack.shutdown(wait=True)
         self.slack.stop()
         self.db.dispose()

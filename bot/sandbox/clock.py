@@ -1,12 +1,17 @@
-"""The sandbox's simulated clock: it stands still until the page moves it forward.
+"""The sandbox's simulated clock: it runs at the speed of real time from a working morning,
+and jumps forward when the page asks (to the next slot, an hour on, the next morning).
 
 The bot reads it as its own notion of now (`build_app(clock=...)`) and every nudge pass runs
-at it, so a person can skip to the next slot instead of waiting an hour for it.
+at it, so a person can skip to the next slot instead of waiting an hour for it; and since
+it runs between jumps, a button pressed a few seconds after a nudge is pressed a few
+seconds after it, as in Slack.
 """
 
 from __future__ import annotations
 
 import threading
+import time as time_module
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,21 +34,29 @@ def next_morning(now: datetime, zone: ZoneInfo, start: time) -> datetime:
 
 
 class SimulatedClock:
-    """A clock that only moves when told to, and only forward. Thread-safe: the bot's
-    request threads read it while the page moves it."""
+    """Real time, shifted: `start` plus the real seconds since, plus every jump. It only
+    moves forward. Thread-safe: the bot's request threads read it while the page moves it."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(
+        self, start: datetime, *, monotonic: Callable[[], float] = time_module.monotonic
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("the simulated clock needs a timezone-aware start")
-        self._now = start.astimezone(UTC)
+        self._monotonic = monotonic
+        self._base = start.astimezone(UTC)
+        self._since = monotonic()
         self._lock = threading.Lock()
+
+    def _now(self) -> datetime:
+        return self._base + timedelta(seconds=self._monotonic() - self._since)
 
     def __call__(self) -> datetime:
         with self._lock:
-            return self._now
+            return self._now()
 
     def move_to(self, instant: datetime) -> datetime:
-        """Set the time to `instant` if that is later; returns the time now."""
+        """Jump to `instant` if that is later; returns the time now."""
         with self._lock:
-            self._now = max(self._now, instant.astimezone(UTC))
-            return self._now
+            if instant > self._now():
+                self._base, self._since = instant.astimezone(UTC), self._monotonic()
+            return self._now()

@@ -200,14 +200,20 @@ def test_the_clock_brings_a_nudge_whose_buttons_work(page: Page) -> None:
     assert [m["id"] for m in done] == [nudge["id"]] and "Nice work" in done[0]["text"]
     stats = bot_messages(page.type("/psoas stats")["channel"])[-1]
     assert re.search(r"Today:\* 1", words(stats))
-    # Skip today on the next one: the rest of the day passes without a nudge.
+    # Snooze 1 h, pressed just after the 11:00 nudge came: no nudge at 12:00.
     nudge = bot_messages(page.tick("slot")["dm"])[-1]
     assert nudge["time"] == "11:00"
+    state = page.click(nudge, "nudge_snooze_1h")
+    assert "Snoozed until today 12:00" in bot_messages(state["dm"])[-1]["text"]
+    assert page.state()["clock"]["next_nudge"] == "next nudge today 13:00"
+    # Skip today on the next one: the rest of the day passes without a nudge.
+    nudge = bot_messages(page.tick("slot")["dm"])[-1]
+    assert nudge["time"] == "13:00"
     state = page.click(nudge, "nudge_skip_today")
     assert "Skipped for today" in bot_messages(state["dm"])[-1]["text"]
     assert page.state()["clock"]["next_nudge"] == "next nudge tomorrow 10:00"
     state = page.tick("hour")
-    assert len(bot_messages(state["dm"])) == 2
+    assert len(bot_messages(state["dm"])) == 3
 
 
 def test_quiet_hours_and_time_zones_are_respected(page: Page) -> None:
