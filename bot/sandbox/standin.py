@@ -565,6 +565,11 @@ class SlackStandIn:
         self.posted.setdefault(channel, []).append(message)
         return 200, {"ok": True, "channel": channel, "ts": ts, "message": message}, {}
 
+    def _post_ephemeral(self, call: Call) -> Answer:
+        """https://docs.slack.dev/reference/methods/chat.postEphemeral: only `message_ts`;
+        the message is not kept (no history shows it)."""
+        return 200, {"ok": True, "message_ts": self._next_ts()}, {}
+
     def _update(self, call: Call) -> Answer:
         """https://docs.slack.dev/reference/methods/chat.update"""
         channel, ts = str(call.args["channel"]), str(call.args["ts"])
@@ -1116,6 +1121,7 @@ ARGUMENT_CHECKS: dict[str, Callable[[SlackStandIn, dict[str, Any]], Answer | Non
 ANSWERS: dict[str, Callable[[SlackStandIn, Call], Answer]] = {
     "auth.test": SlackStandIn._auth_test,
     "chat.postMessage": SlackStandIn._post_message,
+    "chat.postEphemeral": SlackStandIn._post_ephemeral,
     "chat.update": SlackStandIn._update,
     "conversations.history": SlackStandIn._history,
     "conversations.open": SlackStandIn._open,
@@ -1262,11 +1268,7 @@ def _json_or_text(text: str) -> Any:
 
 def default_answer(call: Call) -> dict[str, Any]:
     """The answer to a method the stand-in keeps no state for."""
-    match call.method:
-        case "chat.postEphemeral":
-            return {"ok": True, "message_ts": f"{time.time():.6f}"}
-        case _:
-            return {"ok": True}
+    return {"ok": True}
 
 
 def dm_channel(user_or_channel: str) -> str:
