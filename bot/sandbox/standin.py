@@ -20,7 +20,9 @@ What a test (or the sandbox) sets up:
   otherwise); `DEFAULT_USERS` (`U0001`, in America/New_York) is there from the start.
 - `set_dnd(user, start, end)`: a person's scheduled Do Not Disturb window.
 - `join(channel)` makes the bot a member of a channel; `add_channel(channel)` makes one
-  exist without it. DMs need nothing: posting to a user id opens the DM, as Slack does.
+  exist without it. DMs need nothing: posting to a user id opens the DM, as Slack does. (A
+  DM, or conversations.open, takes any well-formed user id, in the directory or not, so
+  that engine tests can nudge people they never looked up; a deactivated one is refused.)
 - `issue_trigger()`: a `trigger_id` for `views.open`, usable once, for 3 seconds.
 - `response_url(name, original=...)`: a live response URL; `seen_at(name)` is what the
   person sees through it.
