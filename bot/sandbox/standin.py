@@ -22,7 +22,8 @@ What a test (or the sandbox) sets up:
 - `join(channel)` makes the bot a member of a channel; `add_channel(channel)` makes one
   exist without it. DMs need nothing: posting to a user id opens the DM, as Slack does. (A
   DM, or conversations.open, takes any well-formed user id, in the directory or not, so
-  that engine tests can nudge people they never looked up; a deactivated one is refused.)
+  that engine tests can nudge people they never looked up; conversations.open refuses a
+  deactivated one with `user_disabled`.)
 - `issue_trigger()`: a `trigger_id` for `views.open`, usable once, for 3 seconds.
 - `response_url(name, original=...)`: a live response URL; `seen_at(name)` is what the
   person sees through it.
