@@ -35,10 +35,15 @@ ACTION_HOME_QUIET_END = "home_quiet_end"
 ACTION_HOME_QUIET_CLEAR = "home_quiet_clear"
 ACTION_HOME_SNOOZE = "home_snooze"
 ACTION_HOME_SUMMARY = "home_weekly_summary"
+ACTION_HOME_MEETINGS = "home_meetings"
+
+# The I'm in button on a team stretch break in a channel.
+ACTION_TEAM_JOIN = "team_break_join"
 
 # What the bot asks for at install; deploy/manifest.yaml lists the same.
 BOT_SCOPES = (
     "commands", "chat:write", "users:read", "dnd:read", "im:write", "im:history", "files:write",
+    "channels:read", "groups:read",
 )  # fmt: skip
 
 INSTALL_PATH = "/slack/install"
@@ -46,6 +51,12 @@ REDIRECT_PATH = "/slack/oauth_redirect"
 
 EVENT_APP_HOME_OPENED = "app_home_opened"
 EVENT_USER_CHANGE = "user_change"
+EVENT_USER_HUDDLE_CHANGED = "user_huddle_changed"
 EVENT_DND_UPDATED_USER = "dnd_updated_user"
 EVENT_APP_UNINSTALLED = "app_uninstalled"
 EVENT_TOKENS_REVOKED = "tokens_revoked"
+# A team break's channel went away, or the bot left it: the break ends.
+EVENT_CHANNEL_ARCHIVE = "channel_archive"
+EVENT_GROUP_ARCHIVE = "group_archive"
+EVENT_CHANNEL_DELETED = "channel_deleted"
+EVENT_MEMBER_LEFT_CHANNEL = "member_left_channel"

@@ -14,7 +14,7 @@ from bot.core.formatting import fmt_minutes
 from bot.core.preferences import Preferences, local_midnight, minutes_between
 
 # Which setting a problem is about; the renderer shows that setting's accepted form.
-Topic = Literal["hours", "days", "every", "quiet", "snooze", "summary", "home"]
+Topic = Literal["hours", "days", "every", "quiet", "snooze", "summary", "meetings", "team", "home"]
 
 MIN_INTERVAL_MINUTES = 15
 MAX_INTERVAL_MINUTES = 240
@@ -80,13 +80,20 @@ class SetWeeklySummary:
     on: bool
 
 
+@dataclass(frozen=True)
+class SetMeetings:
+    """Meeting-aware nudges: whether Slack status and huddles hold or stop nudges."""
+
+    on: bool
+
+
 CHANGE_TYPES = (
     TurnOn, TurnOff, SetHours, SetDays, SetInterval, SetQuiet, ClearQuiet,
-    SnoozeFor, SnoozeUntilTomorrow, SnoozeOff, SetWeeklySummary,
+    SnoozeFor, SnoozeUntilTomorrow, SnoozeOff, SetWeeklySummary, SetMeetings,
 )  # fmt: skip
 Change = (
     TurnOn | TurnOff | SetHours | SetDays | SetInterval | SetQuiet | ClearQuiet
-    | SnoozeFor | SnoozeUntilTomorrow | SnoozeOff | SetWeeklySummary
+    | SnoozeFor | SnoozeUntilTomorrow | SnoozeOff | SetWeeklySummary | SetMeetings
 )  # fmt: skip
 
 
@@ -140,3 +147,8 @@ def apply_change(prefs: Preferences, change: Change, now: datetime) -> Preferenc
             return replace(prefs, snoozed_until=None)
         case SetWeeklySummary(on=on):
             return replace(prefs, weekly_summary=on)
+        case SetMeetings(on=on):
+            if on:  # what a status says counts from its next change
+                return replace(prefs, meetings=True)
+            # Off forgets what the last status said, and keeps nothing more of it.
+            return replace(prefs, meetings=False, busy_until=None, busy_kind=None, away_until=None)

@@ -13,12 +13,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time
+from typing import TypeVar
 
 from bot.core import changes
 from bot.core.changes import Change, Topic
 from bot.core.content import Library, normalise
 from bot.core.formatting import fmt_minutes
 from bot.core.preferences import WEEKDAYS
+from bot.core.team import SetTeam, ShowTeam, TeamCommand, TeamOff
 
 # Slack caps slash command text far below this; the cap only bounds our own work.
 MAX_TEXT_CHARS = 4000
@@ -100,11 +102,12 @@ Command = (
     | ShowStats
     | ForgetMe
     | Export
+    | TeamCommand
 )
 
 KEYWORDS = (
     "help", "list", "random", "on", "off", "hours", "days", "every", "quiet",
-    "snooze", "status", "stats", "export", "forget me", "summary",
+    "snooze", "status", "stats", "export", "forget me", "summary", "meetings", "team",
 )  # fmt: skip
 
 
@@ -250,7 +253,10 @@ def _snooze(rest: str) -> Command:
     return changes.SnoozeFor(minutes)
 
 
-def _on_off(rest: str, make: type[changes.SetWeeklySummary]) -> changes.SetWeeklySummary:
+OnOff = TypeVar("OnOff", changes.SetWeeklySummary, changes.SetMeetings)
+
+
+def _on_off(rest: str, make: type[OnOff]) -> OnOff:
     word = rest.strip().lower()
     if word in ("on", "yes", "start"):
         return make(True)
@@ -275,6 +281,31 @@ def _hours(rest: str) -> changes.SetHours:
     return changes.SetHours(start, end)
 
 
+def _team(rest: str) -> Command:
+    """`off`, or a time of day and, optionally, the days: `15:00`, `3pm mon,wed,fri`."""
+    word = rest.strip().lower()
+    if word in ("off", "stop", "end", "none", "cancel"):
+        return TeamOff()
+    if word in ("show", "status"):
+        return ShowTeam()
+    words = word.split()
+    problem: _BadValueError | None = None
+    # The time may itself hold a space (`3 pm`): try the shortest reading first.
+    for split in range(1, len(words) + 1):
+        try:
+            at = parse_time(" ".join(words[:split]))
+        except _BadValueError as exc:
+            problem = problem or exc
+            continue
+        days_text = " ".join(words[split:])
+        try:
+            return SetTeam(at, parse_days(days_text) if days_text else WEEKDAYS)
+        except _BadValueError as exc:
+            problem = exc
+    assert problem is not None
+    raise problem
+
+
 _WITH_VALUE: dict[str, tuple[Topic, Callable[[str], Command]]] = {
     "hours": ("hours", _hours),
     "working": ("hours", lambda rest: _hours(re.sub(r"^hours\s*", "", rest))),
@@ -284,6 +315,9 @@ _WITH_VALUE: dict[str, tuple[Topic, Callable[[str], Command]]] = {
     "quiet": ("quiet", _quiet),
     "snooze": ("snooze", _snooze),
     "summary": ("summary", lambda rest: _on_off(rest, changes.SetWeeklySummary)),
+    "meetings": ("meetings", lambda rest: _on_off(rest, changes.SetMeetings)),
+    "meeting": ("meetings", lambda rest: _on_off(rest, changes.SetMeetings)),
+    "team": ("team", _team),
 }
 _BARE: dict[str, Callable[[], Command]] = {
     "help": ShowHelp,
@@ -301,6 +335,7 @@ _BARE: dict[str, Callable[[], Command]] = {
     "stats": ShowStats,
     "export": Export,
     "forget me": ForgetMe,
+    "team": ShowTeam,
 }
 
 

@@ -27,6 +27,13 @@ class Preferences:
     next_nudge_at: datetime | None = None
     # Why the whole workspace is paused (Slack refused the bot's token), if it is.
     workspace_paused: str | None = None
+    # Meeting-aware nudges (`/psoas meetings on|off`), and what Slack's status and huddle
+    # events last said: busy until (and why: `huddle` or `meeting`), away until. Ends may be
+    # `presence.UNTIL_CLEARED`; when `meetings` is off none of it is kept or used.
+    meetings: bool = True
+    busy_until: datetime | None = None
+    busy_kind: str | None = None
+    away_until: datetime | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -40,6 +47,12 @@ class Preferences:
 
     def snoozed_at(self, now: datetime) -> bool:
         return self.snoozed_until is not None and now < self.snoozed_until
+
+    def away_at(self, instant: datetime) -> bool:
+        return self.meetings and self.away_until is not None and instant < self.away_until
+
+    def busy_at(self, instant: datetime) -> bool:
+        return self.meetings and self.busy_until is not None and instant < self.busy_until
 
 
 @functools.lru_cache(maxsize=1024)

@@ -5,6 +5,11 @@ before `work_end`, on working days. They are turned into instants with zoneinfo,
 day keeps every slot exactly once. A slot is skipped in quiet hours and while snoozed;
 inside a Do Not Disturb window it moves to the window's end if that comes before the next
 slot, else it is skipped.
+
+Meeting-aware nudges use the same rules: while a person is busy (a huddle, a meeting status)
+the busy stretch is one more window, so a slot inside it waits for its end or is skipped; a
+busy stretch with no known end holds its first slot until an event says when it ended. While
+away (vacation, out sick) every slot is skipped, like a snooze, and nothing is caught up.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from bot.core.preferences import Preferences
+from bot.core.presence import UNTIL_CLEARED
 
 # After downtime, a missed slot is still sent if it is under this old; older ones are dropped.
 CATCH_UP_LIMIT = timedelta(minutes=15)
@@ -120,7 +126,19 @@ def slots_after(prefs: Preferences, after: datetime) -> Iterator[datetime]:
 
 
 def _blocked(prefs: Preferences, instant: datetime) -> bool:
-    return in_quiet_hours(prefs, instant) or prefs.snoozed_at(instant)
+    return in_quiet_hours(prefs, instant) or prefs.snoozed_at(instant) or prefs.away_at(instant)
+
+
+# Where a busy stretch starts does not matter: only slots not yet sent are ever placed, and
+# one of those inside the stretch waits for its end whenever the stretch began.
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def busy_windows(prefs: Preferences) -> list[DndWindow]:
+    """A meeting or huddle as a Do Not Disturb window, so the same rules apply to both."""
+    if prefs.meetings and prefs.busy_until is not None and prefs.busy_until > _LONG_AGO:
+        return [DndWindow(_LONG_AGO, prefs.busy_until)]
+    return []
 
 
 def end_of_dnd(instant: datetime, windows: Sequence[DndWindow]) -> datetime:
@@ -140,15 +158,27 @@ def _work_end_after(slot: datetime, prefs: Preferences) -> datetime:
 def next_nudge(
     prefs: Preferences, *, after: datetime, dnd: Sequence[DndWindow] = ()
 ) -> Nudge | None:
-    """The first nudge whose slot is strictly after `after`, or None if nudges are off."""
+    """The first nudge whose slot is strictly after `after`, or None if nudges are off.
+
+    A slot inside a busy stretch with no known end is held: its `send_at` is
+    `UNTIL_CLEARED` until the event that ends the stretch places it again."""
     if not prefs.opted_in or prefs.stopped_reason:
         return None
+    if prefs.away_at(after):
+        assert prefs.away_until is not None
+        if prefs.away_until >= UNTIL_CLEARED:
+            return None  # until a later event clears the status
+        # Every slot until the return is skipped, however far off it is.
+        after = prefs.away_until - timedelta(microseconds=1)
+    windows = [*dnd, *busy_windows(prefs)]
     slots = slots_after(prefs, after)
     slot = next(slots, None)
     while slot is not None:
         following = next(slots, None)
         if not _blocked(prefs, slot):
-            send_at = end_of_dnd(slot, dnd)
+            send_at = end_of_dnd(slot, windows)
+            if send_at >= UNTIL_CLEARED:
+                return Nudge(slot, UNTIL_CLEARED)
             if send_at == slot or (
                 # Deferred: still before the next slot, and within that working day.
                 (following is None or send_at < following)
@@ -192,10 +222,11 @@ def summary_time(
     once quiet hours, a snooze or Do Not Disturb are over; None if not that day."""
     if not prefs.opted_in or prefs.stopped_reason:
         return None
+    windows = [*dnd, *busy_windows(prefs)]
     day = slot.astimezone(prefs.zone).date()
     candidate = slot
     while candidate.astimezone(prefs.zone).date() == day:
-        if not _blocked(prefs, candidate) and not any(w.covers(candidate) for w in dnd):
+        if not _blocked(prefs, candidate) and not any(w.covers(candidate) for w in windows):
             return candidate
         candidate += SUMMARY_STEP
     return None

@@ -57,6 +57,7 @@ class CompletionSource(StrEnum):
     NUDGE = "nudge"
     EXERCISE = "exercise"
     GUIDED = "guided"
+    TEAM = "team"  # I'm in, on a team stretch break in a channel
 
 
 # Stable constraint names, so migrations can refer to them on every database.
@@ -145,9 +146,39 @@ class Person(Base):
     dnd_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dnd_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dnd_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Meeting-aware nudges (on unless the person turns them off), and only what Slack's
+    # status and huddle events mean for them: busy until (`huddle` or `meeting`), away until.
+    # Never the status text. An open-ended state ends at `presence.UNTIL_CLEARED`.
+    meetings: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    busy_kind: Mapped[str | None] = mapped_column(String(16))
+    away_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
+    )
+
+
+class AwayPeriod(Base):
+    """When a person's status said they were away (vacation, out sick): their streak does not
+    break over those days. Only the two instants are kept; `forget me` deletes them."""
+
+    __tablename__ = "away_periods"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the status was cleared or expires; `presence.UNTIL_CLEARED` while open-ended.
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["team_id", "user_id"], ["people.team_id", "people.user_id"], ondelete="CASCADE"
+        ),
+        Index(None, "team_id", "user_id", "ended_at"),
     )
 
 
@@ -208,4 +239,59 @@ class Completion(Base):
             ["team_id", "user_id"], ["people.team_id", "people.user_id"], ondelete="CASCADE"
         ),
         Index(None, "team_id", "user_id", "local_day"),
+    )
+
+
+class TeamBreak(Base):
+    """A channel's daily team stretch break: at most one per channel. Deleted by
+    `/psoas team off`, when the channel is archived or deleted or the bot leaves it, and
+    (by cascade) with the workspace on uninstall."""
+
+    __tablename__ = "team_breaks"
+
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[time] = mapped_column(Time)
+    days: Mapped[int] = mapped_column(Integer)  # bit d: weekday d (0 = Monday)
+    # The time zone of the person who set it, and who that was.
+    tz: Mapped[str] = mapped_column(String(64))
+    set_by: Mapped[str] = mapped_column(String(32))
+    # The next break, indexed so a pass reads only the channels that are due.
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The exercise the last break brought: the next one brings another.
+    last_exercise: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
+    )
+
+
+class TeamBreakLog(Base):
+    """One row per channel and local day, written before the break is posted: whoever
+    inserts it posts that day's break, so replicas post it once."""
+
+    __tablename__ = "team_break_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE")
+    )
+    channel_id: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    exercise: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default=LogStatus.CLAIMED)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "day"),
+        Index(None, "status", "claimed_at"),
     )

@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
-from bot.core.changes import Change, Rejected, TurnOn, apply_change
+from bot.core.changes import Change, Rejected, SetMeetings, TurnOn, apply_change
 from bot.core.preferences import Preferences, days_to_mask, mask_to_days, zone_or_utc
+from bot.core.presence import Presence
 from bot.core.schedule import DndStatus, DndWindow, dnd_windows, next_nudge, next_summary
 from bot.data.database import Database, insert_ignoring_duplicates
 from bot.data.models import NudgeLog, Person, Workspace
+from bot.data.presence import end_away, keep_away
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Who:
 
 
 def to_preferences(person: Person | Row[Any]) -> Preferences:
+    """A person's preferences from their row, or from a row of some of its columns (a
+    claim reads only what it needs: without the meeting-aware columns, none of that state)."""
     return Preferences(
         opted_in=person.opted_in,
         tz=person.tz,
@@ -48,6 +52,10 @@ def to_preferences(person: Person | Row[Any]) -> Preferences:
         stopped_reason=person.stopped_reason,
         weekly_summary=person.weekly_summary,
         next_nudge_at=person.next_nudge_at,
+        meetings=getattr(person, "meetings", True),
+        busy_until=getattr(person, "busy_until", None),
+        busy_kind=getattr(person, "busy_kind", None),
+        away_until=getattr(person, "away_until", None),
     )
 
 
@@ -63,6 +71,10 @@ def write_preferences(person: Person, prefs: Preferences) -> None:
     person.snoozed_until = prefs.snoozed_until
     person.stopped_reason = prefs.stopped_reason
     person.weekly_summary = prefs.weekly_summary
+    person.meetings = prefs.meetings
+    person.busy_until = prefs.busy_until
+    person.busy_kind = prefs.busy_kind
+    person.away_until = prefs.away_until
 
 
 def find_person(
@@ -201,6 +213,8 @@ def _apply(
     if not isinstance(result, Preferences):
         return result
     write_preferences(person, result)
+    if isinstance(change, SetMeetings) and not change.on:
+        end_away(session, person.team_id, person.user_id, now=now)
     if dnd is not None:
         update_dnd(person, dnd, now=now)
     else:
@@ -275,6 +289,38 @@ def refresh_timezone(db: Database, who: Who, tz: str, *, now: datetime) -> bool:
         return False
     with db.session() as session:
         return update_timezone(session, team_id=who.team_id, user_id=who.user_id, tz=tz, now=now)
+
+
+def update_presence(session: Session, person: Person, presence: Presence, *, now: datetime) -> bool:
+    """Keep what a profile says (busy, away) and reschedule; False if nothing changed or the
+    person turned meeting-aware nudges off (then nothing of it is kept)."""
+    if not person.meetings:
+        return False
+    before = (person.busy_until, person.busy_kind, person.away_until)
+    if presence.busy_until is not None:
+        person.busy_until, person.busy_kind = presence.busy_until, presence.busy_kind
+    elif person.busy_until is not None:
+        # Over: the stretch ends now (not before), so a slot it held is placed at its end.
+        person.busy_until, person.busy_kind = min(person.busy_until, now), None
+    if presence.away_until is not None:
+        keep_away(session, person.team_id, person.user_id, until=presence.away_until, now=now)
+    elif person.away_until is not None:
+        end_away(session, person.team_id, person.user_id, now=now)
+    person.away_until = presence.away_until
+    if (person.busy_until, person.busy_kind, person.away_until) == before:
+        return False
+    reschedule_after_change(person, now=now)
+    return True
+
+
+def record_presence(db: Database, who: Who, presence: Presence, *, now: datetime) -> bool:
+    """A `user_change` or `user_huddle_changed` event's meaning for this person's nudges;
+    False if we store nothing about them, or nothing changed."""
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:
+            return False
+        return update_presence(session, person, presence, now=now)
 
 
 def record_dnd(db: Database, who: Who, status: DndStatus, *, now: datetime) -> bool:

@@ -20,6 +20,10 @@ USAGE: dict[Topic, str] = {
     "quiet": "`/psoas quiet 12:00-13:00` (may wrap midnight, e.g. `22:00-07:00`) or `quiet off`",
     "snooze": "`/psoas snooze 2h`, `snooze 30m`, `snooze today`, `snooze tomorrow` or `snooze off`",
     "summary": "`/psoas summary on` or `/psoas summary off` (the weekly summary DM)",
+    "meetings": "`/psoas meetings on` or `/psoas meetings off` (whether your Slack status "
+    "and huddles hold your nudges)",
+    "team": "`/psoas team 15:00` in a channel (Monday to Friday; `/psoas team 15:00 mon,wed,fri` "
+    "for other days), `/psoas team` to see it, `/psoas team off` to end it",
     "home": "the controls on my Home tab, or `/psoas help` for the commands",
 }
 
@@ -31,8 +35,14 @@ SETTINGS_HELP = (
     "`/psoas snooze 2h` · `/psoas snooze today` · `/psoas snooze off` (Slack's Do Not Disturb "
     "schedule is always respected; a manual pause in Slack is not shared with apps, so "
     "snooze here)\n"
+    "`/psoas meetings off` (a huddle or a meeting status holds a nudge until it ends, "
+    "an away status pauses them; on unless you turn it off)\n"
     "`/psoas summary off` · `/psoas status` · `/psoas stats` · `/psoas export` · "
     "`/psoas forget me`"
+)
+TEAM_HELP = (
+    "`/psoas team 15:00` in a channel: a daily one-minute team stretch there, with an "
+    "*I'm in* button · `/psoas team` · `/psoas team off`"
 )
 
 
@@ -47,6 +57,7 @@ def build_help(library: Library) -> Message:
         ),
         section(f"*Exercises*\n{exercises}\n`/psoas list` · `/psoas random`"),
         section(f"*Nudges* (nobody gets them until they opt in)\n{SETTINGS_HELP}"),
+        section(f"*Team stretch breaks*\n{TEAM_HELP}"),
         context(escape(library.guidance.safety[0])),
         context(credit(library.guidance.source)),
     ]

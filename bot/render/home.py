@@ -6,6 +6,7 @@ slash command produces, so both paths share one set of rules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -34,10 +35,12 @@ from bot.core.formatting import DAY_ABBREVIATIONS, fmt_minutes, fmt_time
 from bot.core.grammar import parse_time
 from bot.core.preferences import Preferences
 from bot.core.stats import Stats
+from bot.core.team import JoinedBreak
 from bot.render.exercise import library_blocks
 from bot.render.kit import build_view, escape, section
 from bot.render.settings import settings_lines
 from bot.render.stats import stats_line
+from bot.render.team import channel_link
 
 INTERVAL_CHOICES = (15, 30, 45, 60, 90, 120, 180, 240)
 SNOOZE_CHOICES = {
@@ -79,6 +82,7 @@ def build_home(
     *,
     stats: Stats | None = None,
     notice: str | None = None,
+    joined: Sequence[JoinedBreak] = (),
 ) -> dict[str, Any]:
     on = prefs.opted_in and not prefs.stopped_reason
     # Slack keeps what a control shows on screen while its block and action ids stay the
@@ -114,6 +118,13 @@ def build_home(
                     ),
                     action_id=ids.ACTION_HOME_SUMMARY,
                     value="off" if prefs.weekly_summary else "on",
+                ),
+                ButtonElement(
+                    text=PlainTextObject(
+                        text="Meeting-aware: on" if prefs.meetings else "Meeting-aware: off"
+                    ),
+                    action_id=ids.ACTION_HOME_MEETINGS,
+                    value="off" if prefs.meetings else "on",
                 ),
             ],
         ),
@@ -158,7 +169,8 @@ def build_home(
                 MarkdownTextObject(
                     text="Times are in your Slack time zone. Your Do Not Disturb schedule "
                     "is respected; Slack doesn't tell apps about a manual pause, so use "
-                    "Snooze for that."
+                    "Snooze for that. Meeting-aware: a huddle or a meeting status holds a "
+                    "nudge until it ends, and an away status pauses them."
                 )
             ]
         ),
@@ -169,8 +181,24 @@ def build_home(
             SectionBlock(text=MarkdownTextObject(text=f"*Your movement*\n{stats_line(stats)}")),
             DividerBlock(),
         ]
+    if joined:
+        blocks += [section(joined_breaks_text(joined, prefs, library)), DividerBlock()]
     rendered = [block.to_dict() for block in blocks]
     return build_view("home", [*rendered, *library_blocks(library)])
+
+
+def joined_breaks_text(joined: Sequence[JoinedBreak], prefs: Preferences, library: Library) -> str:
+    """The team stretch breaks the person joined this week, in their own time."""
+    lines = []
+    for j in joined[-10:]:  # a week of them, and a section stays short
+        exercise = library.get(j.exercise) if j.exercise else None
+        what = f": {escape(exercise.title)}" if exercise else ""
+        lines.append(
+            f"• {j.done_at.astimezone(prefs.zone):%a %H:%M} in {channel_link(j.channel)}{what}"
+        )
+    count = len(joined)
+    heading = f"*Team stretch breaks you joined this week: {count}*"
+    return heading + "\n" + "\n".join(lines)
 
 
 def _picked_time(action: dict[str, Any]) -> time | None:
@@ -189,6 +217,8 @@ def change_from_home(action: dict[str, Any], prefs: Preferences) -> Change | Rej
         return changes.ClearQuiet()
     if action_id == ids.ACTION_HOME_SUMMARY:
         return changes.SetWeeklySummary(action.get("value") == "on")
+    if action_id == ids.ACTION_HOME_MEETINGS:
+        return changes.SetMeetings(action.get("value") == "on")
     if action_id == ids.ACTION_HOME_DAYS:
         values = [o.get("value") for o in action.get("selected_options") or []]
         days = frozenset(int(v) for v in values if v in {str(d) for d in range(7)})

@@ -11,6 +11,7 @@ from bot.core import changes
 from bot.core.changes import Change
 from bot.core.formatting import fmt_days, fmt_local, fmt_minutes, fmt_time
 from bot.core.preferences import Preferences
+from bot.core.presence import UNTIL_CLEARED
 from bot.render.kit import (
     Message,
     build_notice,
@@ -53,12 +54,48 @@ def settings_lines(prefs: Preferences, now: datetime) -> list[str]:
     if prefs.snoozed_until and prefs.snoozed_at(now):
         lines.append(f"Snoozed until {fmt_local(prefs.snoozed_until, zone, now)}")
     lines.append(f"Weekly summary: {'on' if prefs.weekly_summary else 'off'}")
+    lines.append(
+        "Meetings: "
+        + (
+            "*on* (a huddle or a meeting status holds a nudge until it ends; "
+            "an away status pauses them)"
+            if prefs.meetings
+            else "*off* (your Slack status and huddles don't change your nudges)"
+        )
+    )
     lines.append(f"Time zone: {escape(prefs.tz)} (from your Slack profile)")
     if prefs.opted_in and not prefs.stopped_reason and not prefs.workspace_paused:
-        next_at = prefs.next_nudge_at
-        when = fmt_local(next_at, zone, now) if next_at else "none in the next three weeks"
-        lines.append(f"Next nudge: {when}")
+        lines.append(next_nudge_line(prefs, now))
     return lines
+
+
+def _until(instant: datetime | None, prefs: Preferences, now: datetime) -> str:
+    if instant is None or instant >= UNTIL_CLEARED:
+        return ""
+    return f" until {fmt_local(instant, prefs.zone, now)}"
+
+
+def next_nudge_line(prefs: Preferences, now: datetime) -> str:
+    """When the next nudge comes, and why it waits when a status or huddle holds it."""
+    next_at = prefs.next_nudge_at
+    when = fmt_local(next_at, prefs.zone, now) if next_at else "none in the next three weeks"
+    if prefs.away_at(now):
+        until = _until(prefs.away_until, prefs, now)
+        if next_at is None or next_at >= UNTIL_CLEARED:
+            return (
+                f"Next nudge: none while your status says you're away{until}; "
+                "they start again when you clear it"
+            )
+        return f"Next nudge: {when}, when you're back (your status says you're away{until})"
+    if prefs.busy_at(now):
+        huddle = prefs.busy_kind == "huddle"
+        what = "you're in a huddle" if huddle else "your status says you're in a meeting"
+        if next_at is not None and next_at >= UNTIL_CLEARED:
+            return f"Next nudge: {what}; your next nudge comes when it ends"
+        if next_at is not None and prefs.busy_until is not None and next_at <= prefs.busy_until:
+            ending = "the huddle ends" if huddle else "your meeting ends"
+            return f"Next nudge: {when}, when {ending} ({what})"
+    return f"Next nudge: {when}"
 
 
 def build_settings(prefs: Preferences, now: datetime, *, headline: str | None = None) -> Message:
@@ -131,3 +168,10 @@ def headline_for(change: Change) -> str:
             return "Snooze ended."
         case changes.SetWeeklySummary():
             return "Weekly summary setting saved."
+        case changes.SetMeetings(on=True):
+            return (
+                "Meeting-aware nudges are on: a huddle or a meeting status holds a nudge until "
+                "it ends, and an away status pauses them."
+            )
+        case changes.SetMeetings():
+            return "Meeting-aware nudges are off: your Slack status and huddles no longer count."

@@ -25,6 +25,13 @@ def stats_line(stats: Stats) -> str:
     )
 
 
+def team_line(stats: Stats) -> str:
+    """`/psoas stats` counts the team stretch breaks joined (each is a completion too)."""
+    return (
+        f"*Team stretch breaks joined:* {stats.team_this_week} this week, {stats.team_total} in all"
+    )
+
+
 def build_done(headline: str, stats: Stats | None) -> Message:
     """What a nudge or walkthrough becomes once answered: no buttons left to press twice."""
     blocks: list[Block] = [section(headline)]
@@ -48,9 +55,14 @@ def build_stats(stats: Stats | None, library: Library) -> Message:
     ]
     if favourite:
         lines.append(f"*Most done:* {escape(favourite.title)}")
+    if stats.team_total:
+        lines.append(team_line(stats))
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Your movement")),
         section("\n".join(lines)),
         context("Streaks count your working days; days off never break them."),
     ]
-    return render_message("Your movement: " + stats_line(stats), blocks)
+    fallback = "Your movement: " + stats_line(stats)
+    if stats.team_total:
+        fallback += f" · Team breaks joined this week: {stats.team_this_week}"
+    return render_message(fallback, blocks)

@@ -64,16 +64,21 @@ def test_models_and_migrations_agree(database_url: str) -> None:
 
 # --- expand/contract: a schema newer than the code -------------------------------------------
 
-ADDITIVE = '''"""people get a nickname (test only: an additive step after the code's head)"""
+# This code's head, the revision before it, and the next one a newer psoas-bot would ship.
+HEAD = head_revision() or "0000"
+PREVIOUS = f"{int(HEAD) - 1:04d}"
+NEXT = f"{int(HEAD) + 1:04d}"
+
+ADDITIVE = f'''"""people get a nickname (test only: an additive step after the code's head)"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "{NEXT}"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
-compatible_with_code_from = "0008"
+compatible_with_code_from = "{HEAD}"
 
 
 def upgrade():
@@ -88,7 +93,7 @@ def downgrade():
 
 # A contract step: it drops a column this code maps.
 CONTRACT = ADDITIVE.replace(
-    'compatible_with_code_from = "0008"', 'compatible_with_code_from = "0009"'
+    f'compatible_with_code_from = "{HEAD}"', f'compatible_with_code_from = "{NEXT}"'
 )
 CONTRACT = CONTRACT.replace(
     'batch_op.add_column(sa.Column("nickname", sa.String(40), nullable=True))',
@@ -99,7 +104,7 @@ CONTRACT = CONTRACT.replace(
 )
 # Marked compatible, yet it drops a column (the check at start-up does not take its word).
 MISLABELLED = CONTRACT.replace(
-    'compatible_with_code_from = "0009"', 'compatible_with_code_from = "0008"'
+    f'compatible_with_code_from = "{NEXT}"', f'compatible_with_code_from = "{HEAD}"'
 )
 # Marked compatible, yet it adds a column older code would not fill.
 REQUIRED_COLUMN = ADDITIVE.replace(
@@ -108,12 +113,12 @@ REQUIRED_COLUMN = ADDITIVE.replace(
 )
 
 
-def newer_migrations(tmp_path: Path, revision_0009: str) -> Path:
+def newer_migrations(tmp_path: Path, revision_next: str) -> Path:
     """The package's migrations plus one revision after the code's head: what the next
     version of psoas-bot would ship."""
     copy = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "versions" / "0009_test_only.py").write_text(revision_0009)
+    (copy / "versions" / f"{NEXT}_test_only.py").write_text(revision_next)
     return copy
 
 
@@ -142,9 +147,10 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_each_migration_names_the_oldest_code_it_runs_and_chains_compose() -> None:
-    # 0007 only adds; 0006 and 0008 drop columns (contract steps).
+    # 0007 only adds; 0006 and 0008 drop columns (contract steps); 0009 and 0010 only add.
     assert oldest_compatible_code("0007") == "0006"
     assert oldest_compatible_code("0008") == "0008"
+    assert oldest_compatible_code("0010") == "0009"
     assert oldest_compatible_code("0006") == "0006"
     assert oldest_compatible_code("0001") == "0001"
 
@@ -199,8 +205,8 @@ def test_a_schema_one_additive_revision_ahead_still_serves_this_code(
         check = check_schema(database.engine)
         assert (check.state, check.current, check.head) == (
             SchemaState.AHEAD_COMPATIBLE,
-            "0009",
-            "0008",
+            NEXT,
+            HEAD,
         )
         prepare_schema(database)  # what `run` and `tick` do first: no complaint
         with AfterAck() as after_ack:
@@ -236,8 +242,8 @@ def test_a_schema_ahead_that_breaks_this_code_is_refused_saying_why(
     finally:
         database.dispose()
     message = str(refused.value)
-    assert f"schema 0009 drops or requires what this code uses: {named}" in message
-    assert "`psoas-bot migrate --to 0008`" in message
+    assert f"schema {NEXT} drops or requires what this code uses: {named}" in message
+    assert f"`psoas-bot migrate --to {HEAD}`" in message
 
 
 def test_a_contract_step_alone_is_refused_by_its_mark(tmp_path: Path) -> None:
@@ -260,7 +266,8 @@ def test_a_contract_step_alone_is_refused_by_its_mark(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert check.state is SchemaState.AHEAD_INCOMPATIBLE
-    assert check.reason == "schema 0009 runs code from revision 0009 on, and this code is 0008"
+    code = f"and this code is {HEAD}"
+    assert check.reason == f"schema {NEXT} runs code from revision {NEXT} on, {code}"
 
 
 def test_migrate_rolls_back_with_the_newer_code_and_refuses_without_it(tmp_path: Path) -> None:
@@ -268,19 +275,19 @@ def test_migrate_rolls_back_with_the_newer_code_and_refuses_without_it(tmp_path:
     url = f"sqlite:///{tmp_path / 'newer.db'}"
     upgrade(url, migrations=newer)
     env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "text"}
-    # This code has no step down from 0009: it says who does.
+    # This code has no step down from the newer revision: it says who does.
     refused = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "migrate", "--to", "0008"],
+        [sys.executable, "-m", "bot.cli", "migrate", "--to", HEAD],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert refused.returncode == 2, refused.stderr
-    assert "newer than this code (0008)" in refused.stderr
+    assert f"newer than this code ({HEAD})" in refused.stderr
     assert "Traceback" not in refused.stderr
     # The newer code rolls it back; then this code runs on it again.
-    downgrade(url, "0008", migrations=newer)
+    downgrade(url, HEAD, migrations=newer)
     database = Database(url)
     try:
         assert check_schema(database.engine).state is SchemaState.AT_HEAD
@@ -301,8 +308,8 @@ def test_migrate_to_an_older_revision_and_back(tmp_path: Path) -> None:
             timeout=60,
         )
 
-    assert migrate().stdout.strip() == "database schema: empty -> 0008"
-    assert migrate("--to", "0007").stdout.strip() == "database schema: 0008 -> 0007"
-    assert migrate().stdout.strip() == "database schema: 0007 -> 0008"
+    assert migrate().stdout.strip() == f"database schema: empty -> {HEAD}"
+    assert migrate("--to", PREVIOUS).stdout.strip() == f"database schema: {HEAD} -> {PREVIOUS}"
+    assert migrate().stdout.strip() == f"database schema: {PREVIOUS} -> {HEAD}"
     unknown = migrate("--to", "0042")
     assert unknown.returncode == 2 and "--to 0042: this code knows revisions 0001" in unknown.stderr

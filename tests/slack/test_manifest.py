@@ -37,6 +37,20 @@ EVENT_SAMPLES: dict[str, dict[str, Any]] = {
     },
     "app_uninstalled": {"type": "app_uninstalled"},
     "tokens_revoked": {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
+    "user_huddle_changed": {
+        "type": "user_huddle_changed",
+        "user": {"id": "U0001", "tz": "Europe/Paris", "profile": {"huddle_state": "in_a_huddle"}},
+    },
+    "channel_archive": {"type": "channel_archive", "channel": "C0001", "user": "U0001"},
+    "group_archive": {"type": "group_archive", "channel": "G0001"},
+    "channel_deleted": {"type": "channel_deleted", "channel": "C0001"},
+    "member_left_channel": {
+        "type": "member_left_channel",
+        "user": "UBOT",
+        "channel": "C0001",
+        "channel_type": "C",
+        "team": "T0001",
+    },
 }
 
 

@@ -13,6 +13,7 @@ from bot.slack.listeners.actions.exercise import (
 )
 from bot.slack.listeners.actions.nudge import BUTTONS, answer_nudge_button, nudge_show_me
 from bot.slack.listeners.actions.settings import cancel_forget, change_from_home_tab, confirm_forget
+from bot.slack.listeners.actions.team import join_team_break
 
 HOME_CONTROLS = (
     ids.ACTION_HOME_TOGGLE,
@@ -25,6 +26,7 @@ HOME_CONTROLS = (
     ids.ACTION_HOME_QUIET_CLEAR,
     ids.ACTION_HOME_SNOOZE,
     ids.ACTION_HOME_SUMMARY,
+    ids.ACTION_HOME_MEETINGS,
 )
 
 
@@ -44,6 +46,7 @@ LISTENERS: dict[str | re.Pattern[str], Callable[..., None]] = {
     ids.ACTION_NUDGE_SHOW_ME: nudge_show_me,
     ids.ACTION_FORGET_CONFIRM: confirm_forget,
     ids.ACTION_FORGET_CANCEL: cancel_forget,
+    ids.ACTION_TEAM_JOIN: join_team_break,
     **dict.fromkeys(HOME_CONTROLS, change_from_home_tab),
 }
 

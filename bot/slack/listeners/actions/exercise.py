@@ -11,6 +11,7 @@ from bot.core.content import Exercise
 from bot.core.grammar import ShowExercise
 from bot.data.activity import record_completion
 from bot.data.models import CompletionSource
+from bot.data.movement import read_movement
 from bot.render.answers import reply_to
 from bot.render.exercise import build_guided_step, build_shared
 from bot.render.kit import build_modal, build_notice, escape
@@ -99,7 +100,9 @@ def record_done(
         headline = f":white_check_mark: Logged *{title}*."
     else:
         headline = f"Already counted: *{title}* from this message."
-    message = build_done(headline, recorded.stats)
+    # Stats as /psoas stats shows them: days away never break the streak.
+    stats = read_movement(services.db, who, now=services.clock()) or recorded.stats
+    message = build_done(headline, stats)
     respond(replace_original=guided, response_type="ephemeral", **message.as_kwargs())
 
 

@@ -16,6 +16,7 @@ from bot.core.changes import SnoozeFor, SnoozeUntilTomorrow
 from bot.core.formatting import fmt_local
 from bot.data.activity import Answer, answer_nudge
 from bot.data.models import NudgeAnswer
+from bot.data.movement import read_movement
 from bot.data.people import Who
 from bot.render.exercise import build_exercise
 from bot.render.kit import build_notice, escape
@@ -92,15 +93,17 @@ def answer_nudge_button(
 ) -> None:
     """Done, Snooze 1 h or Skip today: recorded once, and the nudge replaced in place."""
     services = services_of(context)
+    who = who_from(context, body)
     answer, change = BUTTONS[str(action.get("action_id"))]
-    answered = _answer(services, who_from(context, body), action, respond, answer, change)
+    answered = _answer(services, who, action, respond, answer, change)
     if not answered:
         return
     result, title = answered
     prefs, now = result.prefs, services.clock()
     if answer == NudgeAnswer.DONE:
         headline = f":white_check_mark: *Done: {escape(title)}.* Nice work."
-        message = build_done(headline, result.stats)
+        # Stats as /psoas stats shows them: days away never break the streak.
+        message = build_done(headline, read_movement(services.db, who, now=now) or result.stats)
     elif answer == NudgeAnswer.SNOOZED and prefs and prefs.snoozed_until:
         until = fmt_local(prefs.snoozed_until, prefs.zone, now)
         message = build_done(f":zzz: Snoozed until {until}.", None)

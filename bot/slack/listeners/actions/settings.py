@@ -13,7 +13,8 @@ from bot.render.kit import build_notice
 from bot.slack.context import Payload, services_of, who_from
 from bot.slack.failures import after_ack
 from bot.slack.listeners.events.home import publish_home_for
-from bot.slack.webapi import lookup_dnd, lookup_timezone
+from bot.slack.listeners.events.people import Newcomer
+from bot.slack.webapi import lookup_dnd
 
 
 @after_ack
@@ -43,6 +44,7 @@ def change_from_home_tab(
     who = who_from(context, body)
     current = read_preferences(services.db, who) or Preferences()
     wanted = change_from_home(action, current)
+    newcomer = Newcomer(client, who.user_id)
     result = (
         wanted
         if isinstance(wanted, Rejected)
@@ -51,9 +53,11 @@ def change_from_home_tab(
             who,
             wanted,
             now=services.clock(),
-            timezone_of=lambda: lookup_timezone(client, who.user_id),
+            timezone_of=newcomer.timezone,
             dnd_of=lambda: lookup_dnd(client, who.user_id),
         )
     )
+    if not isinstance(result, Rejected):
+        newcomer.keep_presence(services, who)
     notice = f"Not saved: {result.problem}." if isinstance(result, Rejected) else None
     publish_home_for(services, who, client, notice=notice)

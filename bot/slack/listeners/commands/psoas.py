@@ -16,15 +16,20 @@ from slack_sdk import WebClient
 from bot.core.changes import CHANGE_TYPES, Change, Rejected
 from bot.core.grammar import Command, Export, ForgetMe, ShowStats, ShowStatus, parse_command
 from bot.core.preferences import Preferences
-from bot.data.activity import read_stats
+from bot.core.team import TEAM_COMMANDS, ShowTeam, TeamOff
+from bot.data.movement import read_movement
 from bot.data.people import Who, change_preferences, change_without_slack, read_preferences
+from bot.data.team_breaks import read_break
 from bot.render.answers import reply_to
 from bot.render.help import build_rejected
 from bot.render.kit import Message, build_notice
 from bot.render.settings import build_forget_confirm, build_settings, headline_for
 from bot.render.stats import build_stats
+from bot.render.team import TEAM_IN_A_DM, build_team_status
 from bot.slack.context import Payload, Services, services_of, typed_text, who_from
 from bot.slack.failures import after_ack
+from bot.slack.listeners.commands.team import Where, answer_team_later
+from bot.slack.listeners.events.people import Newcomer
 from bot.slack.webapi import lookup_dnd, lookup_timezone, send_export
 
 EXPORT_STARTED = build_notice(
@@ -40,7 +45,7 @@ def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> None:
     services = services_of(context)
     text = typed_text(command.get("text"))
     parsed = parse_command(text, services.library)
-    message = answer_now(parsed, text, services, who_from(context, command))
+    message = answer_now(parsed, text, services, who_from(context, command), Where.of(command))
     # The export always continues after its ack; other answers only when they need Slack.
     context[ANSWER_LATER] = message is None or isinstance(parsed, Export)
     if message is None:
@@ -59,14 +64,30 @@ def finish_psoas(
     services = services_of(context)
     text = typed_text(command.get("text"))
     message = answer_later(
-        parse_command(text, services.library), text, services, who_from(context, body), client
+        parse_command(text, services.library),
+        text,
+        services,
+        who_from(context, body),
+        client,
+        Where.of(command),
     )
     if message is not None:
         respond(response_type="ephemeral", **message.as_kwargs())
 
 
-def answer_now(parsed: Command, text: str, services: Services, who: Who) -> Message | None:
+def answer_now(
+    parsed: Command, text: str, services: Services, who: Who, where: Where
+) -> Message | None:
     """The answer when no Slack call is needed for it; None when one is."""
+    if isinstance(parsed, TEAM_COMMANDS):
+        # Team breaks: a DM has none, and showing one needs only the database; setting or
+        # ending one is announced in the channel, after the ack.
+        if where.is_dm:
+            return TEAM_IN_A_DM
+        current = read_break(services.db, who.team_id, where.channel)
+        if isinstance(parsed, ShowTeam) or (isinstance(parsed, TeamOff) and current is None):
+            return build_team_status(current, services.clock())
+        return None
     if isinstance(parsed, CHANGE_TYPES):
         result = change_without_slack(services.db, who, parsed, now=services.clock())
         return None if result is None else _saved(parsed, text, result, services)
@@ -75,7 +96,7 @@ def answer_now(parsed: Command, text: str, services: Services, who: Who) -> Mess
             prefs = read_preferences(services.db, who)
             return None if prefs is None else build_settings(prefs, services.clock())
         case ShowStats():
-            stats = read_stats(services.db, who, now=services.clock())
+            stats = read_movement(services.db, who, now=services.clock())
             return build_stats(stats, services.library)
         case ForgetMe():
             return build_forget_confirm()
@@ -86,9 +107,11 @@ def answer_now(parsed: Command, text: str, services: Services, who: Who) -> Mess
 
 
 def answer_later(
-    parsed: Command, text: str, services: Services, who: Who, client: WebClient
+    parsed: Command, text: str, services: Services, who: Who, client: WebClient, where: Where
 ) -> Message | None:
     """The answer that needed Slack first; None for the export, which arrives as a file."""
+    if isinstance(parsed, TEAM_COMMANDS):
+        return answer_team_later(parsed, services, who, client, where)
     if isinstance(parsed, CHANGE_TYPES):
         return change(parsed, text, services, who, client)
     if isinstance(parsed, Export):
@@ -102,14 +125,17 @@ def answer_later(
 
 
 def change(parsed: Change, text: str, services: Services, who: Who, client: WebClient) -> Message:
+    newcomer = Newcomer(client, who.user_id)
     result = change_preferences(
         services.db,
         who,
         parsed,
         now=services.clock(),
-        timezone_of=lambda: lookup_timezone(client, who.user_id),
+        timezone_of=newcomer.timezone,
         dnd_of=lambda: lookup_dnd(client, who.user_id),
     )
+    if isinstance(result, Preferences) and newcomer.keep_presence(services, who):
+        result = read_preferences(services.db, who) or result  # as their status left them
     return _saved(parsed, text, result, services)
 
 

@@ -6,9 +6,11 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from bot.core.preferences import Preferences
-from bot.data.activity import read_stats
+from bot.core.team import JoinedBreak
 from bot.data.database import DatabaseUnavailableError
+from bot.data.movement import read_movement
 from bot.data.people import Who, read_preferences
+from bot.data.team_breaks import joined_this_week
 from bot.render.home import build_home
 from bot.slack.context import Payload, Services, services_of, who_from
 from bot.slack.failures import after_ack
@@ -31,13 +33,15 @@ def publish_home_for(
 ) -> None:
     now = services.clock()
     stats = None
+    joined: list[JoinedBreak] = []
     try:
         prefs = read_preferences(services.db, who)
-        stats = read_stats(services.db, who, now=now)
+        stats = read_movement(services.db, who, now=now)
+        joined = joined_this_week(services.db, who, now=now)
     except DatabaseUnavailableError:
         # The tab still opens, with the library and a word on why the settings may be off.
         prefs, notice = None, notice or DATABASE_DOWN
     if prefs is None:
         prefs = Preferences(tz=lookup_timezone(client, who.user_id))
-    view = build_home(services.library, prefs, now, stats=stats, notice=notice)
+    view = build_home(services.library, prefs, now, stats=stats, notice=notice, joined=joined)
     client.views_publish(user_id=who.user_id, view=view)

@@ -1,16 +1,49 @@
-"""Keep what Slack tells us about people: their time zone and their Do Not Disturb."""
+"""Keep what Slack tells us about people: their time zone, their Do Not Disturb, and what
+their status and huddle mean for nudges (busy, away)."""
 
 from __future__ import annotations
 
-from slack_bolt import BoltContext
+import functools
+import logging
+from pathlib import Path
+from typing import Any
 
+from slack_bolt import BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.core.preferences import zone_or_utc
+from bot.core.presence import PresenceRules, load_presence, read_presence
 from bot.core.schedule import DndStatus
-from bot.data.people import mark_deactivated, record_dnd, refresh_timezone
-from bot.slack.context import Payload, services_of, who_from
+from bot.data.people import Who, mark_deactivated, record_dnd, record_presence, refresh_timezone
+from bot.slack.context import Payload, Services, services_of, who_from
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=8)
+def presence_rules(content_dir: Path) -> PresenceRules:
+    """`presence.yaml` from the content folder, read and validated once per folder."""
+    return load_presence(content_dir)
+
+
+def rules_of(services: Services) -> PresenceRules:
+    return presence_rules(Path(services.settings.content_dir))
+
+
+def keep_presence(services: Services, who: Who, profile: object) -> bool:
+    """What a profile's status and huddle mean for this person's nudges; False if nothing
+    changed, or we store nothing about them. The status itself is not kept."""
+    if not isinstance(profile, dict):
+        return False
+    now = services.clock()
+    presence = read_presence(profile, rules_of(services), now)
+    return record_presence(services.db, who, presence, now=now)
 
 
 def on_user_change(event: Payload, body: Payload, context: BoltContext) -> None:
-    """`user_change`: keep the time zone fresh; a deleted account gets no more nudges."""
+    """`user_change` and `user_huddle_changed` (the same payload, sent together): keep the
+    time zone fresh, and what the status and huddle mean; a deleted account stops."""
     user = event.get("user") or {}
     tz, user_id = user.get("tz"), user.get("id")
     if not isinstance(user_id, str):
@@ -19,8 +52,10 @@ def on_user_change(event: Payload, body: Payload, context: BoltContext) -> None:
     who = who_from(context, body, user_id)
     if user.get("deleted"):
         mark_deactivated(services.db, who)
-    elif tz:
+        return
+    if tz:
         refresh_timezone(services.db, who, str(tz), now=services.clock())
+    keep_presence(services, who, user.get("profile"))
 
 
 def on_dnd_updated(event: Payload, body: Payload, context: BoltContext) -> None:
@@ -30,3 +65,35 @@ def on_dnd_updated(event: Payload, body: Payload, context: BoltContext) -> None:
         services = services_of(context)
         who = who_from(context, body, user_id)
         record_dnd(services.db, who, DndStatus.from_slack(status), now=services.clock())
+
+
+class Newcomer:
+    """The one users.info made for someone new (at opt-in): their time zone, and their
+    profile when Slack includes it, so their status counts from the start without another
+    call. UTC when Slack cannot say (the next `user_change` corrects it)."""
+
+    def __init__(self, client: WebClient, user_id: str) -> None:
+        self.client, self.user_id = client, user_id
+        self.profile: dict[str, Any] | None = None
+
+    def timezone(self) -> str:
+        try:
+            user = self.client.users_info(user=self.user_id).get("user") or {}
+        except SlackApiError as exc:
+            log.warning(
+                "users.info failed: %s", exc.response.get("error"), extra={"user_id": self.user_id}
+            )
+            return "UTC"
+        except OSError as exc:
+            log.warning(
+                "users.info unreachable: %s", type(exc).__name__, extra={"user_id": self.user_id}
+            )
+            return "UTC"
+        profile = user.get("profile")
+        self.profile = profile if isinstance(profile, dict) else None
+        tz = str(user.get("tz") or "UTC")
+        return tz if zone_or_utc(tz).key == tz else "UTC"
+
+    def keep_presence(self, services: Services, who: Who) -> bool:
+        """After the newcomer's row exists: what their profile said, if Slack sent it."""
+        return self.profile is not None and keep_presence(services, who, self.profile)
