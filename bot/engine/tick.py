@@ -36,6 +36,7 @@ from bot.engine.claims import (
     still_mine,
 )
 from bot.engine.sender import Outcome, Outgoing, Sender
+from bot.engine.team_breaks import run_team_breaks
 from bot.metrics import (
     DUE_BACKLOG,
     NUDGES_FAILED,
@@ -167,6 +168,8 @@ def run_tick(
         rendered = (render_claim(db, c, library, now=now) for c in everything)
         batch = [item for item in rendered if item is not None]
         sender.send_all(batch, on_outcome=record, still_mine=mine)
+    # Team stretch breaks in channels: their own claims, after everyone's personal nudges.
+    run_team_breaks(db, sender, library, now=now, worker=me, lease=lease)
     NUDGES_MISSED.inc(report.missed)
     DUE_BACKLOG.set(due_backlog(db, now=now))
     TICK_SECONDS.observe(time.perf_counter() - started)
