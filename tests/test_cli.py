@@ -19,11 +19,11 @@ import requests
 import yaml
 
 from bot.cli import build_parser
-from bot.sandbox.standin import BOT_SCOPES
+from bot.data.schema import head_revision
 from bot.settings import Settings
 from tests.support.content import broken_copy
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
-from tests.support.standin import SlackStandIn, error
+from tests.support.standin import SlackStandIn, error, manifest_bot_scopes
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_TOKEN = "xapp-1-A0001-0000-test"
@@ -167,7 +167,8 @@ def test_migrate_logs_as_log_format_says(log_format: str, sqlite_url: str, tmp_p
         "migrate", env=clean_env(DATABASE_URL=sqlite_url, LOG_FORMAT=log_format), cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "database schema: empty -> 0008"
+    head = head_revision()
+    assert result.stdout.strip() == f"database schema: empty -> {head}"
     lines = result.stderr.splitlines()
     assert any("Running upgrade 0007 -> 0008" in line for line in lines)
     for line in lines:
@@ -277,7 +278,7 @@ def test_a_busy_port_names_port(sqlite_url: str, tmp_path: Path) -> None:
 @pytest.fixture
 def standin() -> Iterator[SlackStandIn]:
     # An app with an app-level token for Socket Mode: its connections:write scope too.
-    server = SlackStandIn(scopes=BOT_SCOPES | {"connections:write"}).start()
+    server = SlackStandIn(scopes=manifest_bot_scopes() | {"connections:write"}).start()
     yield server
     server.stop()
 

@@ -28,10 +28,9 @@ import pytest
 import requests
 import yaml
 
-from bot.sandbox.standin import BOT_SCOPES
 from bot.settings import Settings
 from tests.support.slack import BOT_TOKEN, command_body
-from tests.support.standin import Call, SlackStandIn
+from tests.support.standin import Call, SlackStandIn, manifest_bot_scopes
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = json.loads((ROOT / ".slack" / "hooks.json").read_text())
@@ -176,7 +175,7 @@ def socket_mode() -> Iterator[SocketModeServer]:
 @pytest.fixture
 def slack(socket_mode: SocketModeServer) -> Iterator[SlackStandIn]:
     """The Web API, where an app-level token opens a Socket Mode connection."""
-    standin = SlackStandIn(scopes=BOT_SCOPES | {"connections:write"})
+    standin = SlackStandIn(scopes=manifest_bot_scopes() | {"connections:write"})
 
     def connections(call: Call) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         if call.method == "apps.connections.open":
