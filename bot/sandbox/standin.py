@@ -89,6 +89,9 @@ def manifest_bot_scopes() -> frozenset[str]:
     return frozenset(str(scope) for scope in manifest["oauth_config"]["scopes"]["bot"])
 
 
+BOT_SCOPES = manifest_bot_scopes()  # as read when this module was imported
+
+
 # Slack's limits per tier, in calls per minute per method, per workspace and app
 # (https://docs.slack.dev/apis/web-api/rate-limits).
 TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}

@@ -5,6 +5,7 @@ as Slack (see that module for what it refuses and how a test sets up its workspa
 """
 
 from bot.sandbox.standin import (
+    BOT_SCOPES,
     DEFAULT_USERS,
     METHODS,
     Answer,
@@ -22,6 +23,7 @@ from bot.sandbox.standin import (
 )
 
 __all__ = [
+    "BOT_SCOPES",
     "DEFAULT_USERS",
     "METHODS",
     "Answer",
