@@ -478,6 +478,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         argv += ["--port", str(args.port)]
     if args.host is not None:
         argv += ["--host", args.host]
+    if args.database is not None:
+        argv += ["--database", args.database]
     sandbox_main: Callable[[list[str]], int | None] = serve.main
     return int(sandbox_main(argv) or 0)
 
@@ -635,10 +637,18 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = command(
         "sandbox",
         "try the whole bot in a browser, with no Slack app and no tokens",
-        "Run the real bot beside a built-in local Slack, with a web page to use it from.",
+        "Try psoas-bot with no Slack app and no tokens: the real bot beside a built-in local\n"
+        "Slack, and a web page where sample people type /psoas, click buttons, open the Home\n"
+        "tab and move a simulated clock to see nudges arrive.",
     )
-    sandbox.add_argument("--port", type=int, default=None, help="port for the web page")
-    sandbox.add_argument("--host", default=None, help="address to listen on")
+    sandbox.add_argument("--port", type=int, default=None, help="port for the page (3000)")
+    sandbox.add_argument("--host", default=None, help="address to listen on (127.0.0.1)")
+    sandbox.add_argument(
+        "--database",
+        metavar="PATH",
+        default=None,
+        help="keep the sandbox's data in this SQLite file (default: a temporary one)",
+    )
     sandbox.set_defaults(func=cmd_sandbox)
     return parser
 
