@@ -28,10 +28,10 @@ from bot.core.content import Library, load_library
 from bot.core.formatting import fmt_local
 from bot.core.preferences import Preferences
 from bot.data.database import Database
-from bot.data.models import Person, Workspace
+from bot.data.models import Person, TeamBreak, Workspace
 from bot.data.people import Who, read_preferences
 from bot.data.schema import upgrade
-from bot.engine.sender import Outcome, Sender
+from bot.engine.sender import Sender
 from bot.engine.tick import run_tick
 from bot.sandbox import signing
 from bot.sandbox.clock import SimulatedClock, next_morning, working_morning
@@ -397,46 +397,40 @@ class Sandbox:
                 target = next_morning(now, zone, start)
             else:
                 raise NotOnScreenError(f"no clock step called {step!r}; use one of {STEPS}")
-            sent = self._run_until(target)
+            before = self.screens.arrivals()
+            self._run_until(target)
             self.screens.changed()
+            arrived = self.screens.arrivals() - before
         local = self.clock().astimezone(zone)
-        moved = f"It is now {local:%a %H:%M} in {who.city}."
-        mine = sent.get(who.user_id, 0)
-        others = sum(sent.values()) - mine
-        news = [f"{mine} new message{'s' if mine != 1 else ''} in your DM with psoas-bot"]
-        if others:
-            news.append(f"{others} for the others")
-        return f"{moved} {'; '.join(news)}."
+        return f"It is now {local:%a %H:%M} in {who.city}. {_news(who, arrived)}"
 
-    def _run_until(self, target: datetime) -> Counter[str]:
+    def _run_until(self, target: datetime) -> None:
         """Pass by pass to `target`: the clock stops at each due instant and the real nudge
-        engine runs there. Returns the DMs sent, by person."""
-        sent: Counter[str] = Counter()
-
-        def count(outcome: Outcome) -> None:
-            if outcome.kind == "sent":
-                sent[outcome.user_id] += 1
-
+        engine runs there, as the running bot would have."""
         last = self.clock()
         for _ in range(MAX_PASSES):
             due = self._next_due(after=last)
             if due is None or due > target:
                 break
             last = self.clock.move_to(due)
-            run_tick(self.db, self.sender, self.library, now=last, worker="sandbox",
-                     on_outcome=count)  # fmt: skip
+            run_tick(self.db, self.sender, self.library, now=last, worker="sandbox")
         last = self.clock.move_to(target)
-        run_tick(self.db, self.sender, self.library, now=last, worker="sandbox", on_outcome=count)
-        return sent
+        run_tick(self.db, self.sender, self.library, now=last, worker="sandbox")
 
     def _next_due(self, *, after: datetime) -> datetime | None:
-        """The first instant after `after` at which someone's nudge or weekly summary is due."""
+        """The first instant after `after` at which a nudge, a weekly summary or a team
+        break is due, in an active workspace."""
+        due_columns = (
+            (Person.next_nudge_at, Person.team_id),
+            (Person.next_summary_at, Person.team_id),
+            (TeamBreak.next_at, TeamBreak.team_id),
+        )
         instants = []
         with self.db.session() as session:
-            for column in (Person.next_nudge_at, Person.next_summary_at):
+            for column, team in due_columns:
                 query = (
                     select(func.min(column))
-                    .join(Workspace, Workspace.team_id == Person.team_id)
+                    .join(Workspace, Workspace.team_id == team)
                     .where(column > after, Workspace.active.is_(True))
                 )
                 found = session.scalar(query)
@@ -528,6 +522,22 @@ def _person_json(person: SamplePerson, now: datetime) -> dict[str, str]:
         "colour": person.colour,
         "local_time": f"{local:%a %H:%M}",
     }
+
+
+def _news(who: SamplePerson, arrived: Counter[str]) -> str:
+    """What the bot posted while the clock moved, from `who`'s point of view."""
+    parts = []
+    for conversation, name in (
+        (who.dm_channel, "your DM with psoas-bot"),
+        (CHANNEL_ID, "#general"),
+    ):
+        count = arrived.pop(conversation, 0)
+        if count:
+            parts.append(f"{count} new message{'s' if count != 1 else ''} in {name}")
+    others = sum(arrived.values())
+    if others:
+        parts.append(f"{others} in the others' DMs")
+    return ("; ".join(parts) + ".") if parts else "Nothing new from psoas-bot."
 
 
 def _channel_name(conversation: str) -> str:

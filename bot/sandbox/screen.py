@@ -14,7 +14,7 @@ import copy
 import itertools
 import json
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -131,6 +131,13 @@ class Screens:
                 for m in self.messages
                 if m.conversation == conversation and m.only_for in (None, user_id)
             ]
+
+    def arrivals(self) -> Counter[str]:
+        """How many messages the bot has posted for everyone to see, by conversation."""
+        with self.lock:
+            return Counter(
+                m.conversation for m in self.messages if m.author == BOT_USER_ID and not m.only_for
+            )
 
     def route(self, name: str, route: Route) -> None:
         with self.lock:

@@ -191,7 +191,7 @@ def test_the_clock_brings_a_nudge_whose_buttons_work(page: Page) -> None:
     page.type("/psoas on")
     assert page.state()["clock"]["next_nudge"] == "next nudge today 10:00"
     state = page.tick("slot")
-    assert page.note is not None and page.note.startswith("It is now Tue 10:00 in Lisbon")
+    assert page.note == "It is now Tue 10:00 in Lisbon. 1 new message in your DM with psoas-bot."
     nudge = bot_messages(state["dm"])[-1]
     assert not nudge["only_you"] and nudge["time"] == "10:00"
     assert_valid_blocks(nudge["blocks"])
@@ -236,6 +236,16 @@ def test_the_weekly_summary_arrives_on_the_last_working_day(page: Page) -> None:
         state = page.tick("slot")
     summaries = [m for m in bot_messages(state["dm"]) if "week in movement" in m["text"]]
     assert len(summaries) == 1 and summaries[0]["time"] == "16:00"
+
+
+def test_a_team_break_in_the_channel_comes_at_its_time_on_the_way(page: Page) -> None:
+    page.type("/psoas team 16:00")
+    page.tick("morning")
+    assert page.note is not None and "1 new message in #general" in page.note
+    # Everyone in the channel sees it, each at their own time: 16:00 Lisbon, 11:00 New York.
+    for user, time in ((ANA, "16:00"), ("U0SAM", "11:00")):
+        posted = [m for m in bot_messages(page.state(user)["channel"]) if m["time"] == time]
+        assert len(posted) == 1 and not posted[0]["only_you"]
 
 
 def test_what_is_not_on_screen_is_refused(page: Page) -> None:
