@@ -99,19 +99,22 @@ def build_team_break(exercise: Exercise, log_id: int, joiners: Sequence[str] = (
 
 def build_team_announcement(brk: TeamBreak, previous: TeamBreak | None) -> Message:
     """Posted visibly in the channel when a break is set or moved: who, when, which zone."""
-    verb = "moved" if previous else "set"
     who = mention(brk.set_by)
+    did = (
+        "moved the daily team stretch break here to"
+        if previous
+        else ("set a daily team stretch break here:")
+    )
     markdown = (
-        f":people_holding_hands: {who} {verb} a daily team stretch break in this channel: "
-        f"*{escape(when(brk))}*. At that time I'll post a one-minute exercise; press "
-        "*I'm in* when you've done it and it counts toward your streak."
+        f":people_holding_hands: {who} {did} *{escape(when(brk))}*. At that time I'll post "
+        "a one-minute exercise; press *I'm in* when you've done it and it counts toward "
+        "your streak."
     )
     blocks: list[Block] = [
         section(markdown),
         context("`/psoas team` shows it · `/psoas team off` ends it"),
     ]
-    fallback = f" {verb} a daily team stretch break here: {when(brk)}."
-    message = render_message(fallback, blocks)
+    message = render_message(f" {did} {when(brk)}.", blocks)
     return Message(text=who + message.text, blocks=message.blocks)
 
 
