@@ -30,7 +30,7 @@ from sqlalchemy.exc import OperationalError
 import bot
 from bot import logs
 from bot.core.content import ContentError, Library, load_library
-from bot.data.database import Database
+from bot.data.database import Database, DatabaseUnavailableError
 from bot.data.installations import bot_token_finder, parse_keys, rotate_tokens
 from bot.data.schema import (
     SchemaState,
@@ -144,7 +144,7 @@ def _stop_on_sigterm() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.slack.app import build_app
-    from bot.slack.wsgi import WebApp, make_server
+    from bot.slack.wsgi import Readiness, WebApp, make_server
 
     _stop_on_sigterm()  # first: a container's PID 1 ignores signals it has no handler for
     settings = _settings()
@@ -153,7 +153,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
     app = build_app(settings, library=library, database=database)
-    web_app = WebApp(app, max_body_bytes=settings.max_body_bytes)
+    # Ready: the database answers, and a nudge pass finished or progressed lately.
+    stale_after = 3 * settings.tick_seconds + settings.claim_lease_seconds
+    readiness = Readiness(database, scheduler_stale_after=stale_after)
+    web_app = WebApp(app, max_body_bytes=settings.max_body_bytes, readiness=readiness)
     try:
         server = make_server(
             web_app,
@@ -318,6 +321,9 @@ def start_scheduler(
     def tick() -> None:
         try:
             report = nudge_pass(settings, database, sender, library, now=datetime.now(UTC))
+        except DatabaseUnavailableError as exc:  # an expected bad day: one line, no trace
+            log.warning("nudge tick: the database is unavailable (%s); the next tick retries", exc)
+            return
         except Exception:
             log.exception("nudge tick failed; the next tick retries")
             return

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -45,3 +49,46 @@ RATE_LIMIT_WAITS = Counter(
     "Times a DM waited for the workspace's rate limit or a Retry-After",
     registry=REGISTRY,
 )
+TICK_LAST_SUCCESS = Gauge(
+    "psoas_tick_last_success_timestamp_seconds",
+    "When a nudge pass last finished without failing (Unix time)",
+    registry=REGISTRY,
+)
+NUDGES_RELEASED = Counter(
+    "psoas_nudges_released_total",
+    "Claimed DMs handed back for a later pass because their workspace must wait (429)",
+    registry=REGISTRY,
+)
+DATABASE_UNAVAILABLE = Counter(
+    "psoas_database_unavailable_total",
+    "Requests answered 'I can't reach my database' (or asked to be redelivered)",
+    registry=REGISTRY,
+)
+SLACK_UNAVAILABLE = Counter(
+    "psoas_slack_unavailable_total",
+    "Web API calls that failed because Slack did not answer, or were not made during an outage",
+    registry=REGISTRY,
+)
+
+
+class PassBeat:
+    """When the nudge pass last finished well, or last showed it is alive mid-pass (its
+    heartbeat): readiness reports it, and calls a scheduler that fell silent stale."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self.last_success: float | None = None
+        self.last_alive: float | None = None
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.last_success = self.last_alive = self._monotonic()
+        TICK_LAST_SUCCESS.set(time.time())
+
+    def alive(self) -> None:
+        with self._lock:
+            self.last_alive = self._monotonic()
+
+
+PASS_BEAT = PassBeat()

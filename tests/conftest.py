@@ -12,7 +12,7 @@ from sqlalchemy import MetaData, create_engine
 from sqlalchemy.exc import OperationalError
 
 from bot.core.content import Library, load_library
-from bot.data.database import Database
+from bot.data.database import Bounds, Database
 from bot.data.installations import OAUTH_METADATA
 from bot.data.models import Base
 from bot.data.schema import upgrade
@@ -67,7 +67,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 def _emptied(url: str) -> Database:
-    database = Database(url)
+    # A failure a test provokes on purpose does not make the next unit wait for a retry
+    # (tests/faults/ test the breaker itself).
+    database = Database(url, Bounds(retry_seconds=0))
     with database.session() as session:
         for table in [*reversed(Base.metadata.sorted_tables), *OAUTH_METADATA.sorted_tables]:
             session.execute(table.delete())

@@ -48,7 +48,7 @@ from bot.cli import build_parser, cmd_migrate, cmd_run
 from bot.core.content import load_library
 from bot.data.schema import current_revision, head_revision
 from bot.settings import DatabaseSettings, Settings, load_settings
-from bot.slack.wsgi import HEALTH_PATH, METRICS_PATH
+from bot.slack.wsgi import HEALTH_PATH, METRICS_PATH, READY_PATH
 from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -519,6 +519,7 @@ def test_compose_healthcheck_passes_on_the_running_bot_and_fails_without_one(
 ) -> None:
     test = compose["services"]["bot"]["healthcheck"]["test"]
     assert test[0] == "CMD", "exec form: no shell needed"
+    assert READY_PATH in test[-1], "healthy in compose means ready (depends_on waits on it)"
     for port, healthy in ((served_bot, True), (unused_port(), False)):
         env = python_path_env(port)
         argv = [shutil.which(test[1], path=env["PATH"]) or test[1], *test[2:]]
@@ -532,10 +533,14 @@ def test_kubernetes_probes_and_metrics_answer_on_the_port_the_bot_listens_on(
     container = only_container(deployment)
     ports = {port.get("name"): port["containerPort"] for port in container["ports"]}
     listening = int(container_value(container, "PORT") or image_env()["PORT"])
-    for probe in ("readinessProbe", "livenessProbe"):
+    # Each probe asks for what it is for: readiness, the database and the scheduler
+    # (/readyz); liveness, only that the process serves (/healthz, no database).
+    purposes = {"readinessProbe": READY_PATH, "livenessProbe": HEALTH_PATH}
+    for probe, path in purposes.items():
         http_get = container[probe]["httpGet"]
         port = http_get["port"]
         assert ports.get(port, port) == listening, f"{probe} asks a port the bot does not use"
+        assert http_get["path"] == path, f"{probe} should ask {path}"
         status, _, _ = get(served_bot, http_get["path"])
         assert 200 <= status < 400, f"{probe}: {http_get['path']} answers {status}"
     # Prometheus scrapes the same port (deploy/README.md).

@@ -1,52 +1,390 @@
-"""The engine, a session per unit of work, and the one place a database failure becomes
+"""The engine, a unit of work with a bound, and the one place a database failure becomes
 `DatabaseUnavailableError`: whatever the listener or pass, the app's error handler answers
 "I can't save that right now" from this one exception type.
+
+Every wait on the database has a bound, so a database that hangs costs a person seconds,
+never the server:
+- connecting: `connect_timeout` (libpq's smallest, 2 s);
+- waiting for a pooled connection: the pool's checkout timeout;
+- each statement, in the server: PostgreSQL's `statement_timeout`; SQLite's busy timeout;
+- the whole unit of work, in this process: a watchdog cuts the connection's socket (or
+  interrupts SQLite) when a unit outlives its bound. A hung network answers nothing, so only
+  a bound kept on our side of the socket holds; TCP keepalives and `tcp_user_timeout` catch
+  a peer that vanished without a word.
+While the database is known to be down, one unit at a time tries it; the others are told at
+once, so a waiting request never holds a server thread (`Breaker`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    InvalidatePoolError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.data.models import Base
 
+log = logging.getLogger(__name__)
+
 
 class DatabaseUnavailableError(Exception):
-    """The database could not be reached or refused the unit of work; nothing was saved."""
+    """The database could not be reached or refused the unit of work; nothing was saved.
+
+    `transient` is True when trying again later may work (the database is down, slow or
+    unreachable), False when the database refused this very unit (bad data, a constraint):
+    an event that failed transiently is worth Slack's redelivery, the other kind is not."""
+
+    def __init__(self, reason: str, *, transient: bool = True) -> None:
+        super().__init__(reason)
+        self.transient = transient
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+@dataclass(frozen=True)
+class Bounds:
+    """How long the database may take before a person is told it is unavailable.
+
+    The defaults keep a settings command inside Slack's 3 seconds with room for the network:
+    a unit of work from a request gets 2 s in all, then the person hears "I can't save".
+    """
+
+    # A whole unit of work (checkout, statements, commit), measured in this process.
+    work_seconds: float = 2.0
+    # Establishing a connection; libpq and psycopg round anything below 2 s up to 2 s.
+    connect_seconds: int = 2
+    # Waiting for a free pooled connection when all are busy.
+    checkout_seconds: float = 1.0
+    # TCP: a peer that stopped acknowledging (cable cut, host gone) closes the socket.
+    tcp_user_timeout_ms: int = 5000
+    keepalive_idle_seconds: int = 10
+    pool_size: int = 10
+    max_overflow: int = 10
+    # While the database is down, at most one unit this often waits to find out if it is back.
+    retry_seconds: float = 1.0
+
+    @property
+    def statement_ms(self) -> int:
+        return max(1, int(self.work_seconds * 1000))
+
+
+# How long a unit of work of the nudge engine may take (no one waits on it); a claim of
+# thousands of rows gets this long for its statements too.
+ENGINE_WORK_SECONDS = 15.0
+# Readiness asks the database with a bound of its own, shorter than a probe's timeout.
+READINESS_SECONDS = 1.0
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A failure of the database or the way to it, not of this unit's own data."""
+    if isinstance(error, DatabaseUnavailableError):
+        return error.transient
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    if isinstance(error, DisconnectionError):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+# ---------------------------------------------------------------------------------------
+# The watchdog: one thread that cuts the connection of a unit that outlived its bound.
+
+
+@dataclass(order=True)
+class _Alarm:
+    deadline: float
+    number: int
+    cut: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+    # Held while cutting, and by `disarm`: once disarmed, an alarm can no longer cut (the
+    # connection may be back in the pool, or in another unit's hands).
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
+
+
+class Watchdog:
+    """Alarms by deadline on one daemon thread; an alarm that comes due runs its `cut`."""
+
+    def __init__(self) -> None:
+        self._heap: list[_Alarm] = []
+        self._numbers = itertools.count()
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, cut: Callable[[], None]) -> _Alarm:
+        alarm = _Alarm(deadline, next(self._numbers), cut)
+        with self._condition:
+            heapq.heappush(self._heap, alarm)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="psoas-db-watchdog", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0] is alarm:
+                self._condition.notify()
+        return alarm
+
+    def disarm(self, alarm: _Alarm) -> None:
+        with alarm.lock:
+            alarm.cancelled = True
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while self._heap and self._heap[0].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._condition.wait(timeout=60)
+                    continue
+                first = self._heap[0]
+                wait = first.deadline - time.monotonic()
+                if wait > 0:
+                    self._condition.wait(timeout=wait)
+                    continue
+                heapq.heappop(self._heap)
+            with first.lock:
+                if first.cancelled:
+                    continue
+                first.cancelled = True
+                try:
+                    first.cut()
+                except Exception:  # the connection is already gone: nothing left to cut
+                    log.debug("cutting a database connection failed", exc_info=True)
+
+
+WATCHDOG = Watchdog()
+
+
+def _cut(dbapi_connection: Any) -> None:
+    """Make whatever waits on this connection fail now: shut its socket down (PostgreSQL),
+    or interrupt the statement (SQLite). The pool then discards the connection."""
+    interrupt = getattr(dbapi_connection, "interrupt", None)
+    if callable(interrupt):  # sqlite3
+        interrupt()
+        return
+    fd = dbapi_connection.pgconn.socket  # psycopg
+    duplicate = socket.socket(fileno=os.dup(fd))
+    try:
+        duplicate.shutdown(socket.SHUT_RDWR)
+    finally:
+        duplicate.close()
+
+
+@dataclass
+class _Unit:
+    deadline: float
+    alarms: list[_Alarm] = field(default_factory=list)
+    cut: bool = False
+
+    def arm(self, dbapi_connection: Any) -> _Alarm:
+        def cut() -> None:
+            self.cut = True
+            _cut(dbapi_connection)
+
+        alarm = WATCHDOG.arm(self.deadline, cut)
+        self.alarms.append(alarm)
+        return alarm
+
+    def disarm_all(self) -> None:
+        for alarm in self.alarms:
+            WATCHDOG.disarm(alarm)
+        self.alarms.clear()
+
+
+_current = threading.local()
+
+
+def _unit() -> _Unit | None:
+    return getattr(_current, "unit", None)
+
+
+# ---------------------------------------------------------------------------------------
+# The breaker: while the database is down, one unit at a time tries it.
+
+
+class Breaker:
+    """`closed` while the database answers. After an outage-type failure it opens: from then
+    on one unit at a time, and at most one every `retry_seconds`, is let through to try (and
+    waits its bound); every other unit is told at once that the database is unavailable.
+    The first unit that gets an answer closes it again."""
+
+    def __init__(
+        self, retry_seconds: float = 1.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.retry_seconds = retry_seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        self._next_trial = 0.0
+        self._trying = False
+        self.reason = ""
+
+    def enter(self) -> bool:
+        """True if this unit is the one trial of an open breaker; raises when it may not try."""
+        with self._lock:
+            if self.down_since is None:
+                return False
+            if self._trying or self._monotonic() < self._next_trial:
+                raise DatabaseUnavailableError(f"still unavailable ({self.reason})")
+            self._trying = True
+            return True
+
+    def leave(self, trial: bool, error: BaseException | None) -> None:
+        with self._lock:
+            if trial:
+                self._trying = False
+            answered = error is None or (
+                isinstance(error, SQLAlchemyError) and not _is_outage(error)
+            )
+            if answered:
+                if self.down_since is not None:
+                    log.info(
+                        "the database answers again after %.1f s",
+                        self._monotonic() - self.down_since,
+                    )
+                self.down_since = None
+            elif error is not None and _is_outage(error):
+                now = self._monotonic()
+                if self.down_since is None:
+                    self.down_since = now
+                self._next_trial = now + self.retry_seconds
+                self.reason = _describe(error)
+
+    @property
+    def is_open(self) -> bool:
+        return self.down_since is not None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, DatabaseUnavailableError):
+        return str(error)
+    cause = getattr(error, "orig", None)
+    return type(cause or error).__name__
+
+
+# ---------------------------------------------------------------------------------------
+# The engine.
+
+
+def _sqlite_connect(dbapi_connection: Any, record: Any, bounds: Bounds) -> None:
+    # SQLAlchemy, not the driver, says when a transaction begins (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
     cursor.execute("PRAGMA journal_mode=WAL")  # readers and one writer at once
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={bounds.statement_ms}")
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_begin(connection: Any) -> None:
+    """Every unit of work takes SQLite's one writer lock when it begins, so a read followed
+    by a write (a click and a settings change on the same person) never interleaves with
+    another writer: SQLite's equivalent of SELECT ... FOR UPDATE."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_connect_args(bounds: Bounds) -> dict[str, Any]:
+    return {
+        "connect_timeout": bounds.connect_seconds,
+        "options": f"-c statement_timeout={bounds.statement_ms}",
+        "keepalives": 1,
+        "keepalives_idle": bounds.keepalive_idle_seconds,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": bounds.tcp_user_timeout_ms,
+    }
+
+
+def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
+    bounds = bounds or Bounds()
     parsed = make_url(url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
-    if parsed.get_backend_name() == "postgresql":
-        # Fail fast when the database is down, so a person hears "cannot save" within seconds.
-        options["connect_args"] = {"connect_timeout": 3}
-        options["pool_size"] = 10
+    # Parameters stay out of error messages and logs: they can hold tokens and ids.
+    options: dict[str, Any] = {"hide_parameters": True}
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        options["connect_args"] = _postgresql_connect_args(bounds)
+        options["pool_size"] = bounds.pool_size
+        options["max_overflow"] = bounds.max_overflow
+        options["pool_timeout"] = bounds.checkout_seconds
     engine = create_engine(parsed, **options)
-    if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    if backend == "sqlite":
+        event.listen(engine, "connect", lambda c, r: _sqlite_connect(c, r, bounds))
+        event.listen(engine, "begin", _sqlite_begin)
+    _watch(engine, bounds, ping=backend == "postgresql")
     return engine
 
 
+def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
+    """Arm the watchdog on every checkout inside a unit of work, and ping a pooled
+    connection before handing it out (SQLAlchemy's own pre-ping would wait unbounded)."""
+
+    def connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info["psoas_fresh"] = True
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        unit = _unit()
+        fresh = record.info.pop("psoas_fresh", False)
+        if unit is not None:
+            record.info["psoas_alarm"] = unit.arm(dbapi_connection)
+        if not ping or fresh:
+            return
+        deadline = unit.deadline if unit else time.monotonic() + bounds.work_seconds
+        own = None if unit else WATCHDOG.arm(deadline, lambda: _cut(dbapi_connection))
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            alarm = record.info.pop("psoas_alarm", None)
+            if alarm is not None:
+                WATCHDOG.disarm(alarm)
+            if deadline - time.monotonic() < 0.75 * bounds.work_seconds:
+                # The ping waited: no time is left for a new connection. Say so now.
+                reason = f"no answer to a ping ({type(exc).__name__})"
+                raise DatabaseUnavailableError(reason) from None
+            # Refused at once (the database restarted): every pooled connection is likely
+            # gone with this one; the pool drops them all and connects anew.
+            raise InvalidatePoolError(type(exc).__name__) from None
+        finally:
+            if own is not None:
+                WATCHDOG.disarm(own)
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        alarm = record.info.pop("psoas_alarm", None)
+        if alarm is not None:
+            WATCHDOG.disarm(alarm)
+
+    event.listen(engine, "connect", connected)
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, bounds: Bounds | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.bounds = bounds or Bounds()
+        self.engine = make_engine(url, self.bounds)
+        self.breaker = Breaker(self.bounds.retry_seconds)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -54,17 +392,69 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def unit(self, seconds: float | None = None, *, fail_fast: bool = True) -> Iterator[None]:
+        """A bounded piece of work on the engine (sessions and raw connections alike):
+        `seconds` in all (the request bound unless given), then it fails as unavailable.
+        Any SQLAlchemy failure inside leaves as `DatabaseUnavailableError`.
+
+        `fail_fast`: while the database is known to be down and another unit is trying it,
+        fail at once rather than wait (a person is waiting); the nudge engine, which has no
+        one waiting, passes False and always tries."""
+        outer = _unit()
+        if outer is not None:  # nested: the outer unit's bound and breaker already apply
+            yield
+            return
+        bound = self.bounds.work_seconds if seconds is None else seconds
+        trial = self.breaker.enter() if fail_fast else False
+        unit = _Unit(deadline=time.monotonic() + bound)
+        _current.unit = unit
+        error: BaseException | None = None
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            error = exc
+            transient = _is_outage(exc) or unit.cut
+            reason = "no answer within the bound" if unit.cut else _describe(exc)
+            raise DatabaseUnavailableError(reason, transient=transient) from exc
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _current.unit = None
+            unit.disarm_all()
+            if unit.cut and error is not None and not isinstance(error, DatabaseUnavailableError):
+                error = DatabaseUnavailableError("no answer within the bound")
+            self.breaker.leave(trial, error)
+
+    @contextmanager
+    def session(
+        self,
+        seconds: float | None = None,
+        *,
+        fail_fast: bool = True,
+        statement_seconds: float | None = None,
+    ) -> Iterator[Session]:
         """One unit of work: committed when the block ends, rolled back whole if it raises.
 
         Any SQLAlchemy failure leaves as `DatabaseUnavailableError`, the one type the rest of
-        the app knows; the original stays attached as its cause for the log.
+        the app knows; the original stays attached as its cause for the log. `seconds` and
+        `fail_fast` as for `unit`; `statement_seconds` lets this unit's statements run
+        longer than the request bound on PostgreSQL (a claim of thousands of rows).
         """
+        with self.unit(seconds, fail_fast=fail_fast), self._sessions.begin() as session:
+            if statement_seconds is not None and self.dialect == "postgresql":
+                ms = max(1, int(statement_seconds * 1000))
+                session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
+            yield session
+
+    def ping(self, seconds: float = READINESS_SECONDS) -> str | None:
+        """None if the database answers within `seconds`, else why not (for readiness)."""
         try:
-            with self._sessions.begin() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailableError(type(exc).__name__) from exc
+            with self.unit(seconds), self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except DatabaseUnavailableError as exc:
+            return str(exc)
+        return None
 
     def dispose(self) -> None:
         self.engine.dispose()

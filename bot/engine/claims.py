@@ -15,6 +15,7 @@ come after, in `tick`.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVarTuple, cast
@@ -23,7 +24,7 @@ from sqlalchemy import Row, Select, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.core.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary, summary_time
-from bot.data.database import Database, insert_ignoring
+from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
 from bot.data.people import dnd_windows_of, find_person, to_preferences
 from bot.engine.sender import Outcome
@@ -36,6 +37,17 @@ CLAIM_BATCH = 5000
 MAX_ATTEMPTS = 2  # the first send, and one resend after a crash
 # A weekly summary missed by more than this (downtime) waits for next week's.
 SUMMARY_GRACE = timedelta(hours=1)
+
+
+def _pass_session(db: Database, *, heavy: bool = False) -> AbstractContextManager[Session]:
+    """A unit of work of a nudge pass: bounded, but with no person waiting on it, it is not
+    failed fast while the database recovers; `heavy` statements (a claim of thousands of
+    rows) may run as long as the unit."""
+    return db.session(
+        ENGINE_WORK_SECONDS,
+        fail_fast=False,
+        statement_seconds=ENGINE_WORK_SECONDS if heavy else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -235,7 +247,7 @@ def claim_due(
     A handful of statements whatever the batch size: one SELECT of the due rows (indexed),
     one executemany UPDATE of their next nudge, one INSERT of the claims.
     """
-    with db.session() as session:
+    with _pass_session(db, heavy=True) as session:
         due = session.execute(
             _due(db, select(*DUE_COLUMNS), Person.next_nudge_at, now=now, batch=batch)
         ).all()
@@ -285,7 +297,7 @@ def claim_summaries(
     """Weekly summaries due at `now`, claimed like nudges: one log row per person and week.
     The summary itself is rendered when it is sent, outside this transaction."""
     claims: list[dict[str, object]] = []
-    with db.session() as session:
+    with _pass_session(db, heavy=True) as session:
         due = session.scalars(
             _due(db, select(Person), Person.next_summary_at, now=now, batch=batch)
         ).all()
@@ -325,7 +337,7 @@ def reclaim_stale(
     """Claims a dead process left unsent: resend once within the grace, else abandon."""
     resend: list[Claimed] = []
     abandoned = 0
-    with db.session() as session:
+    with _pass_session(db, heavy=True) as session:
         query = select(NudgeLog).where(
             NudgeLog.status == LogStatus.CLAIMED, NudgeLog.claimed_at < now - lease
         )
@@ -355,7 +367,7 @@ def reclaim_stale(
 
 def renew_claims(db: Database, *, worker: str, at: datetime) -> int:
     """The heartbeat of a pass: keep every claim this process still holds from going stale."""
-    with db.session() as session:
+    with _pass_session(db) as session:
         renewed = session.execute(
             update(NudgeLog)
             .where(NudgeLog.claimed_by == worker, NudgeLog.status == LogStatus.CLAIMED)
@@ -368,7 +380,7 @@ def renew_claims(db: Database, *, worker: str, at: datetime) -> int:
 def still_mine(db: Database, log_id: int, *, worker: str, at: datetime) -> bool:
     """Renew this process's claim just before sending, or learn that another took it over
     (a pass that outlived its lease): only the current holder sends."""
-    with db.session() as session:
+    with _pass_session(db) as session:
         renewed = session.execute(
             update(NudgeLog)
             .where(
@@ -384,7 +396,7 @@ def still_mine(db: Database, log_id: int, *, worker: str, at: datetime) -> bool:
 
 def abandon(db: Database, log_id: int, *, now: datetime, reason: str) -> None:
     """A claim that will not be sent after all (its person was forgotten meanwhile)."""
-    with db.session() as session:
+    with _pass_session(db) as session:
         row = session.get(NudgeLog, log_id)
         if row is not None and row.status == LogStatus.CLAIMED:
             row.status, row.finished_at, row.error = LogStatus.ABANDONED, now, reason
@@ -392,7 +404,7 @@ def abandon(db: Database, log_id: int, *, now: datetime, reason: str) -> None:
 
 def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
     """Complete the log row; stop a person, or a workspace, on errors that will not pass."""
-    with db.session() as session:
+    with _pass_session(db) as session:
         row = session.get(NudgeLog, outcome.key)
         if row is None:
             return  # the person asked to be forgotten meanwhile
@@ -422,5 +434,5 @@ def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
 
 
 def due_backlog(db: Database, *, now: datetime) -> int:
-    with db.session() as session:
+    with _pass_session(db, heavy=True) as session:
         return int(session.scalar(select(func.count()).where(Person.next_nudge_at <= now)) or 0)

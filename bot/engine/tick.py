@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from bot.core.content import Library
 from bot.data.activity import read_stats
-from bot.data.database import Database
+from bot.data.database import ENGINE_WORK_SECONDS, Database
 from bot.data.models import LogKind
 from bot.data.people import Who
 from bot.engine.claims import (
@@ -43,6 +43,7 @@ from bot.metrics import (
     NUDGES_MISSED,
     NUDGES_SENT,
     NUDGES_UNVERIFIED,
+    PASS_BEAT,
     TICK_SECONDS,
 )
 from bot.render.nudge import build_nudge, build_weekly_summary
@@ -88,6 +89,7 @@ def heartbeat(
         while not stop.wait(lease.total_seconds() / 3):
             try:
                 renew_claims(db, worker=worker, at=clock())
+                PASS_BEAT.alive()
             except Exception:
                 log.exception("renewing nudge claims failed")
 
@@ -106,7 +108,8 @@ def render_claim(
     """The DM for one claim. A nudge depends only on its slot; a weekly summary reads the
     person's stats now, outside any claim's transaction. None if the person is gone."""
     if claim.kind == LogKind.SUMMARY:
-        stats = read_stats(db, Who(claim.team_id, claim.user_id), now=now)
+        with db.unit(ENGINE_WORK_SECONDS, fail_fast=False):
+            stats = read_stats(db, Who(claim.team_id, claim.user_id), now=now)
         if stats is None:  # forgotten since the claim
             abandon(db, claim.log_id, now=now, reason="forgotten")
             return None
@@ -173,4 +176,5 @@ def run_tick(
     NUDGES_MISSED.inc(report.missed)
     DUE_BACKLOG.set(due_backlog(db, now=now))
     TICK_SECONDS.observe(time.perf_counter() - started)
+    PASS_BEAT.succeeded()
     return report
