@@ -24,7 +24,7 @@ from bot.data.people import Who, read_preferences
 from bot.engine.tick import run_tick
 from tests.slack.test_settings_actions import home_click
 from tests.slack.test_settings_commands import person, said
-from tests.support.bots import Bot
+from tests.support.bots import Bot, HttpBot
 from tests.support.clock import Clock
 from tests.support.people import utc
 from tests.support.slack import block_actions
@@ -286,3 +286,17 @@ def test_the_status_at_opt_in_counts_without_another_call(
     assert read_preferences(db, WHO).next_nudge_at == at(10, day=(2026, 11, 27))
     with db.session() as session:
         assert session.scalar(select(Person.away_until)) == at(0, day=(2026, 11, 27))
+
+
+def test_over_http_a_huddle_holds_and_releases_a_nudge(
+    bot: HttpBot, clock: Clock, db: Database, library: Library
+) -> None:
+    """The same events over real HTTP to the running server, as Slack delivers them."""
+    opted_in(bot, clock, at(9, 30))
+    clock.fixed = at(9, 58)
+    profile_changed(bot, huddle=True)
+    assert pass_at(db, bot.standin, library, at(10)) == 0
+    clock.fixed = at(10, 5)
+    profile_changed(bot, huddle=False)
+    assert pass_at(db, bot.standin, library, at(10, 5)) == 1
+    assert nudges_sent(bot.standin) == [at(10)]

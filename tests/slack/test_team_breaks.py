@@ -18,11 +18,11 @@ from bot.data.models import Completion, CompletionSource, TeamBreakLog
 from bot.data.team_breaks import read_break
 from bot.engine.tick import run_tick
 from tests.slack.test_settings_commands import said
-from tests.support.bots import Bot
+from tests.support.bots import Bot, HttpBot
 from tests.support.clock import Clock
 from tests.support.people import utc
 from tests.support.slack import assert_valid_message, assert_valid_view
-from tests.support.standin import SlackStandIn
+from tests.support.standin import SlackStandIn, rate_limited
 from tests.support.team import (
     channel_event,
     command_in,
@@ -265,3 +265,35 @@ def test_a_break_missed_during_downtime_is_not_posted_late(
     assert team_breaks_in(room, "C0001") == []
     saved = read_break(db, "T0001", "C0001")
     assert saved is not None and saved.next_at == BREAK_AT + timedelta(days=1)
+
+
+def test_a_rate_limited_break_waits_out_retry_after_and_posts_once(
+    slack: Bot, room: SlackStandIn, db: Database, library: Library
+) -> None:
+    """Slack's limits (one message a second per channel, bursts aside) answer 429 with
+    Retry-After: the pass waits it out, as the nudge sender does, and posts once."""
+    said(command_in(slack, "team 15:00"))
+    room.rate_limits = True
+    room.script("chat.postMessage", rate_limited(2))
+    sender = team_sender(room)
+    run_tick(db, sender, library, now=BREAK_AT)
+    assert len(team_breaks_in(room, "C0001")) == 1
+    assert sender.stats.retries == 1 and sender.stats.rate_limit_waits >= 1
+    with db.session() as session:
+        [row] = session.scalars(select(TeamBreakLog)).all()
+        assert row.status == "sent" and row.message_ts == team_breaks_in(room, "C0001")[0]["ts"]
+
+
+def test_over_http_a_break_is_set_posted_and_joined(
+    bot: HttpBot, db: Database, library: Library, clock: Clock
+) -> None:
+    """The same path over real HTTP to the running server: signed requests, then the pass."""
+    bot.standin.join("C0001")
+    bot.standin.add_user("U0002", tz="UTC")
+    clock.fixed = SET_AT
+    said(command_in(bot, "team 15:00"))
+    team_pass(db, bot.standin, library, BREAK_AT)
+    [posted] = team_breaks_in(bot.standin, "C0001")
+    clock.fixed = BREAK_AT + timedelta(minutes=1)
+    assert "You're in" in press_join(bot, posted, user="U0002")[-1]["text"]
+    assert "<@U0002> stretched" in bot.standin.posted["C0001"][-1]["text"]
