@@ -8,16 +8,18 @@ new key goes first and `psoas-bot rotate-key` re-encrypts every stored token wit
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Dialect, Engine, MetaData, String, Table, TypeDecorator, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.data.database import Database
+from bot.data.database import ENGINE_WORK_SECONDS, Database, DatabaseUnavailableError
 from bot.data.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -76,10 +78,89 @@ def _with_encrypted_tokens(table: Table, fernet: MultiFernet | None) -> Table:
 
 
 class EncryptedInstallationStore(SQLAlchemyInstallationStore):
-    def __init__(self, client_id: str, engine: Engine, fernet: MultiFernet | None) -> None:
+    """slack_sdk's store with tokens encrypted at rest. Given the `database`, every call is a
+    bounded unit of work of it, and a failure leaves as `DatabaseUnavailableError` (with no
+    SQL or parameters in its message) like any other unit's."""
+
+    def __init__(
+        self,
+        client_id: str,
+        engine: Engine,
+        fernet: MultiFernet | None,
+        *,
+        database: Database | None = None,
+    ) -> None:
         super().__init__(client_id=client_id, engine=engine)
         _with_encrypted_tokens(self.bots, fernet)
         _with_encrypted_tokens(self.installations, fernet)
+        self.database = database
+
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        if self.database is not None:
+            with self.database.unit():
+                yield
+            return
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailableError(type(exc).__name__) from exc
+
+    def save(self, installation: Installation) -> None:
+        with self._unit():
+            super().save(installation)
+
+    def save_bot(self, bot: Bot) -> None:
+        with self._unit():
+            super().save_bot(bot)
+
+    def find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
+        with self._unit():
+            found: Bot | None = super().find_bot(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                is_enterprise_install=is_enterprise_install,
+            )
+            return found
+
+    def find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        with self._unit():
+            found: Installation | None = super().find_installation(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                user_id=user_id,
+                is_enterprise_install=is_enterprise_install,
+            )
+            return found
+
+    def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        with self._unit():
+            super().delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+
+    def delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        with self._unit():
+            super().delete_installation(
+                enterprise_id=enterprise_id, team_id=team_id, user_id=user_id
+            )
+
+    def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        with self._unit():
+            super().delete_all(enterprise_id=enterprise_id, team_id=team_id)
 
 
 def oauth_tables(metadata: MetaData) -> list[Table]:
@@ -131,13 +212,15 @@ def bot_token_finder(store: InstallationStore, db: Database) -> Callable[[str], 
     """
 
     def find(team_id: str) -> str | None:
-        with db.session() as session:
-            workspace = session.get(Workspace, team_id)
-        bot = store.find_bot(
-            enterprise_id=workspace.enterprise_id if workspace else None,
-            team_id=team_id,
-            is_enterprise_install=workspace.org_install if workspace else False,
-        )
+        # The sender's own lookup: bounded as a nudge pass's unit, and never failed fast.
+        with db.unit(ENGINE_WORK_SECONDS, fail_fast=False):
+            with db.session() as session:
+                workspace = session.get(Workspace, team_id)
+            bot = store.find_bot(
+                enterprise_id=workspace.enterprise_id if workspace else None,
+                team_id=team_id,
+                is_enterprise_install=workspace.org_install if workspace else False,
+            )
         return bot.bot_token if bot else None
 
     return find

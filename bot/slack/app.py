@@ -127,7 +127,7 @@ def installation_store(settings: Settings, db: Database) -> InstallationStore | 
         return None
     key = settings.token_encryption_key
     fernet = parse_keys(key.get_secret_value()) if key else None
-    return EncryptedInstallationStore(settings.slack_client_id, db.engine, fernet)
+    return EncryptedInstallationStore(settings.slack_client_id, db.engine, fernet, database=db)
 
 
 def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -> OAuthSettings:

@@ -4,6 +4,11 @@ A database that cannot be reached is an expected bad day: one warning line and "
 reach my database right now". Anything else is logged with its stack trace and answered
 with a short apology. Either way the person hears it where they asked (the command's
 answer, the clicked message, the Home tab), and no trace ever reaches them.
+
+An event has no one to tell: when the database (or the way to it) is down, it is answered
+503 so that Slack delivers it again later (up to 3 times, with `X-Slack-Retry-Num`); its
+handlers are idempotent, so a redelivery of an event that did take effect changes nothing.
+A 200 would tell Slack it was handled, and the uninstall or the new time zone would be lost.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import BoltContext, BoltResponse, Respond
+from slack_bolt import BoltContext, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot.data.database import DatabaseUnavailableError
+from bot.metrics import DATABASE_UNAVAILABLE
 from bot.render.kit import Message, build_notice
 from bot.render.settings import CANNOT_SAVE
 from bot.slack.context import Payload, services_of, who_from
@@ -35,10 +41,25 @@ def _logged(error: Exception, context: BoltContext, logger: logging.Logger) -> M
     """Log the failure once, and the answer the person gets for it."""
     ids = {"team_id": context.team_id or context.enterprise_id, "user_id": context.user_id}
     if isinstance(error, DatabaseUnavailableError):
+        DATABASE_UNAVAILABLE.inc()
         logger.warning("database unavailable: %s", error, extra=ids)
         return CANNOT_SAVE
     logger.exception("listener failed: %s", type(error).__name__, exc_info=error, extra=ids)
     return SORRY
+
+
+def _redeliver(error: Exception, body: Payload, request: BoltRequest | None) -> bool:
+    """An event that failed because a dependency is down: ask Slack to deliver it again."""
+    if body.get("type") != "event_callback" or not isinstance(error, DatabaseUnavailableError):
+        return False
+    return error.transient
+
+
+def _delivery(request: BoltRequest | None) -> int:
+    """Which delivery of an event this is: 1, then 2 to 4 for Slack's retries."""
+    values = request.headers.get("x-slack-retry-num") if request is not None else None
+    text = str(values[0]) if values else "0"
+    return int(text) + 1 if text.isdigit() and len(text) < 3 else 1
 
 
 def answer_errors(
@@ -48,8 +69,22 @@ def answer_errors(
     respond: Respond | None,
     client: WebClient,
     logger: logging.Logger,
+    request: BoltRequest | None = None,
 ) -> BoltResponse:
     """Bolt's error handler: a failure inside the request, before the answer went out."""
+    if _redeliver(error, body, request):
+        event = body.get("event")
+        kind = event.get("type") if isinstance(event, dict) else None
+        DATABASE_UNAVAILABLE.inc()
+        logger.warning(
+            "database unavailable: %s; %s answered 503 so that Slack delivers it again "
+            "(delivery %d)",
+            error,
+            str(kind)[:40],
+            _delivery(request),
+            extra={"team_id": context.team_id or context.enterprise_id},
+        )
+        return BoltResponse(status=503, body="")
     message = _logged(error, context, logger)
     if body.get("command"):
         reply = {"response_type": "ephemeral", **message.as_kwargs()}
