@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -245,41 +246,50 @@ def run_sandbox(
     host: str = "127.0.0.1",
     database_url: str | None = None,
 ) -> int:
-    """Serve the sandbox until Ctrl-C; 0 then, 2 when it cannot start (and says why)."""
+    """Serve the sandbox until Ctrl-C or SIGTERM; 0 then, 2 when it cannot start (and says
+    why). A stop asked for during start-up also exits 0, leaving nothing behind."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a new sandbox is always migrated
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if in_main else None
+    try:
+        return _serve(port, host, database_url)
+    except KeyboardInterrupt:
+        print("psoas-bot sandbox: stopped", flush=True)
+        return 0
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(port: int, host: str, database_url: str | None) -> int:
     try:
         sandbox = Sandbox(database_url=database_url, port=port)
     except (SettingsError, ContentError) as exc:
         print(f"psoas-bot sandbox: cannot start: {exc}", file=sys.stderr)
         return 2
     try:
-        server = SandboxServer(sandbox, host=host, port=port)
-    except OSError as exc:
-        sandbox.close()
+        try:
+            server = SandboxServer(sandbox, host=host, port=port)
+        except OSError as exc:
+            print(
+                f"psoas-bot sandbox: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "choose another port with --port",
+                file=sys.stderr,
+            )
+            return 2
+        # Plain lines on stderr, with the sandbox's generated secrets kept out of them.
+        logs.configure(secrets=secrets_of(sandbox.settings), json_lines=False)
+        where = (database_url or "").removeprefix("sqlite:///")
         print(
-            f"psoas-bot sandbox: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-            "choose another port with --port",
-            file=sys.stderr,
+            "psoas-bot sandbox: the real bot against a built-in Slack; no Slack app or tokens.\n"
+            f"  Open {server.url}/ in your browser.\n"
+            f"  Database: {where or 'a temporary file, deleted on exit'}\n"
+            "  Ctrl-C stops it.",
+            flush=True,
         )
-        return 2
-    # Plain lines on stderr, with the sandbox's generated secrets kept out of them.
-    logs.configure(secrets=secrets_of(sandbox.settings), json_lines=False)
-    where = (database_url or "").removeprefix("sqlite:///") or "a temporary file, deleted on exit"
-    print(
-        "psoas-bot sandbox: the real bot against a built-in Slack; no Slack app or tokens.\n"
-        f"  Open {server.url}/ in your browser.\n"
-        f"  Database: {where}\n"
-        "  Ctrl-C stops it.",
-        flush=True,
-    )
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)  # `kill` and container stops, like Ctrl-C
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        server.run()  # until Ctrl-C or SIGTERM: KeyboardInterrupt
     finally:
         sandbox.close()
-    print("psoas-bot sandbox: stopped", flush=True)
     return 0
 
 
