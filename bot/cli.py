@@ -232,6 +232,7 @@ class SocketModeLink:
         self.first_delay, self.max_delay = first_delay, max_delay
         self.stopping = threading.Event()
         self.connected = threading.Event()
+        self.reason = ""  # why the last attempt failed
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -241,6 +242,7 @@ class SocketModeLink:
         self._thread.start()
 
     def _attempt(self, *, first: bool = False) -> bool:
+        self.handler.client.wss_uri = None  # a fresh URL each time: Slack's expire
         try:
             self.handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
         except SlackApiError as exc:
