@@ -323,6 +323,23 @@ def record_presence(db: Database, who: Who, presence: Presence, *, now: datetime
         return update_presence(session, person, presence, now=now)
 
 
+def record_profile(
+    db: Database, who: Who, *, tz: str | None, presence: Presence | None, now: datetime
+) -> bool:
+    """A `user_change` event, in one transaction: the time zone (an unknown zone name is
+    ignored) and what the status and huddle mean. False if we store nothing about them."""
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:
+            return False
+        if tz and zone_or_utc(tz).key == tz and person.tz != tz:
+            person.tz = tz
+            reschedule_after_change(person, now=now)
+        if presence is not None:
+            update_presence(session, person, presence, now=now)
+        return True
+
+
 def record_dnd(db: Database, who: Who, status: DndStatus, *, now: datetime) -> bool:
     """Keep a `dnd_updated_user` event's window; False if we store nothing about the person."""
     with db.session() as session:

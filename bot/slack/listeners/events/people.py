@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core.preferences import zone_or_utc
 from bot.core.presence import PresenceRules, load_presence, read_presence
 from bot.core.schedule import DndStatus
-from bot.data.people import Who, mark_deactivated, record_dnd, record_presence, refresh_timezone
+from bot.data.people import Who, mark_deactivated, record_dnd, record_presence, record_profile
 from bot.slack.context import Payload, Services, services_of, who_from
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,13 @@ def on_user_change(event: Payload, body: Payload, context: BoltContext) -> None:
     if user.get("deleted"):
         mark_deactivated(services.db, who)
         return
-    if tz:
-        refresh_timezone(services.db, who, str(tz), now=services.clock())
-    keep_presence(services, who, user.get("profile"))
+    now = services.clock()
+    profile = user.get("profile")
+    # A payload without a profile says nothing about the status: what is kept stays.
+    presence = None
+    if isinstance(profile, dict):
+        presence = read_presence(profile, rules_of(services), now)
+    record_profile(services.db, who, tz=str(tz) if tz else None, presence=presence, now=now)
 
 
 def on_dnd_updated(event: Payload, body: Payload, context: BoltContext) -> None:
