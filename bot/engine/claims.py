@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # A claim older than this with no outcome belongs to a process that died.
 CLAIM_LEASE = timedelta(minutes=2)
+# `claimed_by` of a claim handed back unsent, for a later pass (its workspace must wait out
+# a long Retry-After); `claimed_at` then says when it may be sent. No worker has this name.
+RELEASED = "(released)"
 CLAIM_BATCH = 5000
 MAX_ATTEMPTS = 2  # the first send, and one resend after a crash
 # A weekly summary missed by more than this (downtime) waits for next week's.
@@ -339,7 +342,9 @@ def reclaim_stale(
     abandoned = 0
     with _pass_session(db, heavy=True) as session:
         query = select(NudgeLog).where(
-            NudgeLog.status == LogStatus.CLAIMED, NudgeLog.claimed_at < now - lease
+            NudgeLog.status == LogStatus.CLAIMED,
+            NudgeLog.claimed_at < now - lease,
+            NudgeLog.claimed_by != RELEASED,
         )
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -363,6 +368,56 @@ def reclaim_stale(
                     Claimed(row.id, row.team_id, row.user_id, row.slot_at, kind, resend=True)
                 )
     return resend, abandoned
+
+
+def release(db: Database, log_id: int, *, worker: str, until: datetime) -> bool:
+    """Hand an unsent claim back for a later pass, to be sent from `until` on (its workspace
+    asked us to wait longer than a pass waits); False if this worker no longer held it."""
+    with _pass_session(db) as session:
+        released = session.execute(
+            update(NudgeLog)
+            .where(
+                NudgeLog.id == log_id,
+                NudgeLog.claimed_by == worker,
+                NudgeLog.status == LogStatus.CLAIMED,
+            )
+            .values(claimed_by=RELEASED, claimed_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(released.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def claim_released(db: Database, *, now: datetime, worker: str) -> tuple[list[Claimed], int]:
+    """Claims handed back whose wait is over: claimed again by this pass (they were never
+    sent), or abandoned when their slot is too old to be worth a nudge (the catch-up rule).
+    Returns (claims, number abandoned)."""
+    claims: list[Claimed] = []
+    abandoned = 0
+    with _pass_session(db, heavy=True) as session:
+        query = select(NudgeLog).where(
+            NudgeLog.status == LogStatus.CLAIMED,
+            NudgeLog.claimed_by == RELEASED,
+            NudgeLog.claimed_at <= now,
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for row in session.scalars(query).all():
+            grace = SUMMARY_GRACE if row.kind == LogKind.SUMMARY else CATCH_UP_LIMIT
+            if now - row.send_at >= grace:
+                row.status, row.finished_at, row.error = LogStatus.ABANDONED, now, "ratelimited"
+                abandoned += 1
+                continue
+            taken = session.execute(
+                update(NudgeLog)
+                .where(NudgeLog.id == row.id, NudgeLog.claimed_by == RELEASED)
+                .values(claimed_at=now, claimed_by=worker)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                claims.append(
+                    Claimed(row.id, row.team_id, row.user_id, row.slot_at, LogKind(row.kind))
+                )
+    return claims, abandoned
 
 
 def renew_claims(db: Database, *, worker: str, at: datetime) -> int:

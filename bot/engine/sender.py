@@ -2,19 +2,30 @@
 
 Each workspace has its own lane: a token bucket at the configured rate, a pause shared by
 the lane's workers when Slack answers 429 with `Retry-After`, and backoff with jitter on
-5xx and network errors. A failure for one person never stops the others.
+5xx and network errors. A failure for one person never stops the others, and one
+workspace's wait never holds another's: a pause longer than `max_pause` hands the lane's
+DMs back to a later pass ("released") instead of keeping the pass, and its claims, waiting.
+
+One rule for "did that DM go out?": whenever a send may have reached Slack without us
+hearing so (a crash before the outcome was recorded, a timeout or a connection closed after
+the request was written, an error Slack documents as possibly half-done), the DM itself is
+read (`find_delivered`) before any retry; a DM that cannot be verified is not sent again.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
+import urllib.error
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
@@ -38,6 +49,44 @@ HISTORY_LIMIT = 15
 CLOCK_SLACK_SECONDS = 60.0
 # The bot lost its access to the whole workspace.
 WORKSPACE_ERRORS = frozenset({"invalid_auth", "token_revoked", "not_authed", "team_not_found"})
+# Errors after which Slack may have posted the message all the same: its own reference says
+# "it's possible some aspect of the operation succeeded" for these two
+# (https://docs.slack.dev/reference/methods/chat.postMessage#errors), and a gateway's 5xx
+# may come after the request went through.
+MAYBE_POSTED_ERRORS = frozenset({"internal_error", "fatal_error"})
+MAYBE_POSTED_STATUSES = frozenset({500, 502, 504})
+RETRY_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable"})
+# Retry-After: what a missing or unreadable value means, and the most we believe.
+DEFAULT_RETRY_AFTER = 30.0
+MAX_RETRY_AFTER = 600.0
+
+
+def parse_retry_after(value: object, *, now: float | None = None) -> float:
+    """Seconds to wait from a `Retry-After` header: delay-seconds, or an HTTP date
+    (RFC 9110, 10.2.3); missing, negative or unreadable -> `DEFAULT_RETRY_AFTER`; never more
+    than `MAX_RETRY_AFTER`."""
+    text = str(value).strip() if value is not None else ""
+    seconds: float | None = None
+    if text:
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                when = None
+            if when is not None and when.tzinfo is not None:
+                seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return DEFAULT_RETRY_AFTER
+    return min(seconds, MAX_RETRY_AFTER)
+
+
+def not_sent(error: BaseException) -> bool:
+    """A network error from before the request was written: Slack cannot have posted it.
+    (urllib wraps what fails while connecting or sending in URLError; what fails while
+    waiting for the answer comes raw: a timeout, a reset, a closed connection.)"""
+    return isinstance(error, urllib.error.URLError)
 
 
 @dataclass(frozen=True)
@@ -58,11 +107,14 @@ class Outcome:
     team_id: str
     user_id: str
     # sent | person (stop nudging them) | workspace (stop the workspace) | failed |
-    # unverified (a resend whose DM history could not be read: not sent, to never double)
+    # unverified (a resend whose DM history could not be read: not sent, to never double) |
+    # released (not sent: the workspace must wait longer than a pass holds; retry later)
     kind: str
     error: str | None = None
     channel: str | None = None
     ts: str | None = None
+    # For `released`: seconds until the workspace may be sent to again.
+    retry_in: float = 0.0
 
 
 def _ids(item: Outgoing) -> dict[str, object]:
@@ -91,8 +143,9 @@ class RateLimiter:
         self._next_free = monotonic()
         self._paused_until = 0.0
 
-    def acquire(self) -> float:
-        """Wait for a slot to send; returns how long it waited in all.
+    def acquire(self, max_pause: float = math.inf) -> float | None:
+        """Wait for a slot to send; returns how long it waited in all, or None (and takes no
+        slot) when a pause would make it wait longer than `max_pause`.
 
         A 429 that arrives while this worker sleeps pauses the whole lane: on waking, a
         slot that now falls inside the pause is given up and a later one taken."""
@@ -102,6 +155,8 @@ class RateLimiter:
                 now = self._monotonic()
                 if waited and now >= self._paused_until:
                     return waited  # woke at its slot, and no pause began meanwhile
+                if self._paused_until - now > max_pause:
+                    return None
                 start = max(
                     now, self._paused_until, self._next_free - (self.burst - 1) * self.interval
                 )
@@ -111,6 +166,10 @@ class RateLimiter:
                 return waited
             self._sleep(wait)
             waited += wait
+
+    def paused_for(self) -> float:
+        with self._lock:
+            return max(0.0, self._paused_until - self._monotonic())
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -138,6 +197,9 @@ class Sender:
         max_attempts: int = 6,
         backoff_base: float = 0.5,
         timeout: float = 10.0,
+        # The longest a lane waits out a Retry-After inside a pass; a longer one releases
+        # its DMs to a later pass, so the pass (and the next) is never held by one workspace.
+        max_pause: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -149,6 +211,7 @@ class Sender:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.timeout = timeout
+        self.max_pause = max_pause
         self._sleep = sleep
         self._monotonic = monotonic
         self._limiters: dict[str, RateLimiter] = {}
@@ -224,9 +287,9 @@ class Sender:
                 future.result()
         return outcomes
 
-    def _backoff(self, attempt: int) -> None:
+    def _backoff(self, attempt: int, *, at_least: float = 0.0) -> None:
         self.stats.retries += 1
-        self._sleep(self.backoff_base * (2**attempt) * random.uniform(0.5, 1.5))
+        self._sleep(max(at_least, self.backoff_base * (2**attempt) * random.uniform(0.5, 1.5)))
 
     def find_delivered(self, client: WebClient, item: Outgoing) -> Outcome | None:
         """Was this DM sent already (by a process that died before recording it)? Look in
@@ -236,7 +299,11 @@ class Sender:
         more messages since the slot than one page holds) the answer is "unverified": the
         nudge is not sent again, because a lost nudge is better than a doubled one."""
         try:
-            channel = client.conversations_open(users=item.user_id)["channel"]["id"]
+            channel = (
+                item.user_id  # a channel id (a team break): posted there, not in a DM
+                if item.user_id[:1] in ("C", "G")
+                else client.conversations_open(users=item.user_id)["channel"]["id"]
+            )
             history = client.conversations_history(
                 channel=channel,
                 limit=HISTORY_LIMIT,
@@ -246,7 +313,7 @@ class Sender:
         except SlackApiError as exc:
             code = exc.response.get("error") or f"http_{exc.response.status_code}"
             return self._unverified(item, str(code))
-        except (OSError, TimeoutError, KeyError, TypeError) as exc:
+        except (OSError, HTTPException, KeyError, TypeError) as exc:
             return self._unverified(item, type(exc).__name__)
         for message in history.get("messages") or []:
             metadata = message.get("metadata") or {}
@@ -271,15 +338,22 @@ class Sender:
             return Outcome(item.key, item.team_id, item.user_id, "workspace", "no_token")
         client = self._client(token)
         limiter = self._limiter(item.team_id)
-        if item.check_delivered_first:
-            delivered = self.find_delivered(client, item)
-            if delivered is not None:
-                return delivered
+        # Whether the DM may be in Slack already: a crash before its outcome was recorded,
+        # or an attempt below whose answer never came. Then it is looked for before a post.
+        maybe_posted = item.check_delivered_first
         last_error = "retries_exhausted"
         for attempt in range(self.max_attempts):
-            if limiter.acquire() > 0:
+            waited = limiter.acquire(self.max_pause)
+            if waited is None:
+                return self._released(item, limiter.paused_for(), maybe_posted)
+            if waited > 0:
                 self.stats.rate_limit_waits += 1
                 RATE_LIMIT_WAITS.inc()
+            if maybe_posted:
+                delivered = self.find_delivered(client, item)
+                if delivered is not None:
+                    return delivered
+                maybe_posted = False  # not there: this attempt posts it
             try:
                 # A user id as the channel posts in the app's DM with that person.
                 response = client.chat_postMessage(
@@ -297,17 +371,14 @@ class Sender:
                 status = exc.response.status_code
                 code = str(exc.response.get("error") or f"http_{status}")
                 if status == 429 or code == "ratelimited":
-                    retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)
-                    limiter.pause(retry_after)
+                    pause = parse_retry_after(exc.response.headers.get("Retry-After"))
+                    limiter.pause(pause)
                     self.stats.retries += 1
                     last_error = "ratelimited"
-                    continue
-                if status >= 500 or code in (
-                    "internal_error",
-                    "fatal_error",
-                    "service_unavailable",
-                ):
+                    continue  # the next acquire waits the pause out, or releases the DM
+                if status >= 500 or code in RETRY_ERRORS:
                     last_error = code
+                    maybe_posted = code in MAYBE_POSTED_ERRORS or status in MAYBE_POSTED_STATUSES
                     self._backoff(attempt)
                     continue
                 if code in PERSON_ERRORS:
@@ -315,7 +386,27 @@ class Sender:
                 if code in WORKSPACE_ERRORS:
                     return Outcome(item.key, item.team_id, item.user_id, "workspace", code)
                 return Outcome(item.key, item.team_id, item.user_id, "failed", code)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, HTTPException) as exc:
                 last_error = type(exc).__name__
-                self._backoff(attempt)
+                # A timeout or a closed connection after the request went out: Slack may
+                # have posted it. Give it as long again to finish, then look before a retry.
+                maybe_posted = not not_sent(exc)
+                self._backoff(attempt, at_least=self.timeout if maybe_posted else 0.0)
+        if last_error == "ratelimited":  # still limited after every attempt: a later pass
+            return self._released(item, limiter.paused_for(), maybe_posted)
+        if maybe_posted:  # the last attempt may have gone through: look once more
+            delivered = self.find_delivered(client, item)
+            if delivered is not None:
+                return delivered
         return Outcome(item.key, item.team_id, item.user_id, "failed", last_error)
+
+    def _released(self, item: Outgoing, pause: float, maybe_posted: bool) -> Outcome:
+        """The workspace must wait longer than a pass holds: hand the DM back for a later
+        pass. One that may be in Slack already cannot be handed back without a check this
+        pass cannot make (the wait is Slack's): it is not sent again, never doubled."""
+        if maybe_posted:
+            return self._unverified(item, "ratelimited")
+        RATE_LIMIT_WAITS.inc()
+        return Outcome(
+            item.key, item.team_id, item.user_id, "released", "ratelimited", retry_in=pause
+        )

@@ -28,10 +28,12 @@ from bot.engine.claims import (
     Claimed,
     abandon,
     claim_due,
+    claim_released,
     claim_summaries,
     due_backlog,
     reclaim_stale,
     record_outcome,
+    release,
     renew_claims,
     still_mine,
 )
@@ -41,6 +43,7 @@ from bot.metrics import (
     DUE_BACKLOG,
     NUDGES_FAILED,
     NUDGES_MISSED,
+    NUDGES_RELEASED,
     NUDGES_SENT,
     NUDGES_UNVERIFIED,
     PASS_BEAT,
@@ -66,6 +69,8 @@ class TickReport:
     resent: int = 0
     missed: int = 0
     abandoned: int = 0
+    # Claims an earlier pass handed back (their workspace had to wait), taken up again.
+    retried: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def count(self, outcome: Outcome) -> None:
@@ -137,32 +142,42 @@ def run_tick(
     on_outcome: Callable[[Outcome], None] | None = None,
     lease: timedelta = CLAIM_LEASE,
 ) -> TickReport:
-    """One pass: resend what a crash left, claim who is due, send, record."""
+    """One pass: resend what a crash left, take up what an earlier pass handed back, claim
+    who is due, send, record."""
     started = time.perf_counter()
     me = worker or worker_name()
     report = TickReport()
     resend, report.abandoned = reclaim_stale(db, now=now, worker=me, lease=lease)
+    retried, too_late = claim_released(db, now=now, worker=me)
+    report.abandoned += too_late
     summaries = claim_summaries(db, now=now, worker=me)
     claims, report.due, report.missed = claim_due(db, now=now, worker=me)
     report.resent, report.claimed, report.summaries = len(resend), len(claims), len(summaries)
+    report.retried = len(retried)
 
-    everything = [*resend, *claims, *summaries]
+    everything = [*resend, *retried, *claims, *summaries]
     kinds = {c.log_id: c.kind for c in everything}
 
+    def pass_clock() -> datetime:
+        return now + timedelta(seconds=time.perf_counter() - started)
+
     def record(outcome: Outcome) -> None:
-        record_outcome(db, outcome, now=now)
+        if outcome.kind == "released":
+            # Unsent; its workspace must wait longer than a pass holds: a later pass sends it.
+            until = pass_clock() + timedelta(seconds=outcome.retry_in)
+            release(db, outcome.key, worker=me, until=until)
+            NUDGES_RELEASED.inc()
+        else:
+            record_outcome(db, outcome, now=now)
         report.count(outcome)
         if outcome.kind == "sent":
             NUDGES_SENT.labels(kinds.get(outcome.key, LogKind.NUDGE)).inc()
         elif outcome.kind == "unverified":
             NUDGES_UNVERIFIED.labels(outcome.error or "unknown").inc()
-        else:
+        elif outcome.kind != "released":
             NUDGES_FAILED.labels(outcome.error or outcome.kind).inc()
         if on_outcome is not None:
             on_outcome(outcome)
-
-    def pass_clock() -> datetime:
-        return now + timedelta(seconds=time.perf_counter() - started)
 
     def mine(item: Outgoing) -> bool:
         return still_mine(db, item.key, worker=me, at=pass_clock())

@@ -20,7 +20,7 @@ import requests
 
 from bot.data.schema import upgrade
 from tests.support.slack import command_body, signed_headers
-from tests.support.standin import Answer, Call, SlackStandIn, error, rate_limited
+from tests.support.standin import Answer, Call, SlackStandIn, dm_channel, error, rate_limited
 
 # The longest any knob holds an answer back, whatever a test asks.
 MAX_HOLD_SECONDS = 30.0
@@ -33,6 +33,9 @@ class FaultyStandIn(SlackStandIn):
     # chat.postMessage takes the message as Slack does, then answers this much later: a
     # client with a shorter timeout gives up on a message that was in fact posted.
     answer_posts_after: float = 0.0
+    # The next this many chat.postMessage calls are taken as Slack does, then the connection
+    # is closed without an answer (a proxy or a network that dropped it on the way back).
+    drop_post_answers: int = 0
     # The Web API (not response URLs) answers 503 to everything, as during an outage.
     api_down: bool = False
     # token -> Retry-After value (any text, as a server might send) for chat.postMessage.
@@ -47,6 +50,7 @@ class FaultyStandIn(SlackStandIn):
         super().reset()
         self.latency = {}
         self.answer_posts_after = 0.0
+        self.drop_post_answers = 0
         self.api_down = False
         self.retry_after_for_token = {}
         self._released = threading.Event()
@@ -71,17 +75,29 @@ class FaultyStandIn(SlackStandIn):
         answered = super().answer(call)
         if call.method == "chat.postMessage":
             self._hold(self.answer_posts_after)
+            with self.lock:
+                drop, self.drop_post_answers = (
+                    self.drop_post_answers > 0,
+                    max(0, self.drop_post_answers - 1),
+                )
+            if drop:
+                raise DroppedAnswerError  # the handler dies: the connection closes, unanswered
         return answered
+
+    def start(self) -> FaultyStandIn:
+        super().start()
+        assert self.server is not None
+        self.server.handle_error = lambda *_: None  # type: ignore[method-assign]  # a dropped answer is no error
+        return self
 
     def posts_to(self, user_id: str) -> list[dict[str, Any]]:
         """The DMs the person has from the bot, as Slack keeps them."""
-        channel = self.dms_by_user().get(user_id)
         with self.lock:
-            return list(self.posted.get(channel, [])) if channel else []
+            return list(self.posted.get(dm_channel(user_id), []))
 
-    def dms_by_user(self) -> dict[str, str]:
-        with self.lock:
-            return {person: channel for channel, person in self.dms.items()}
+
+class DroppedAnswerError(Exception):
+    """Raised inside the stand-in's handler to close a connection without answering."""
 
 
 def fresh_sqlite_url(folder: Path) -> str:
