@@ -213,6 +213,8 @@ def run_team_breaks(
         )
     except Exception:
         log.exception("team breaks failed in this pass; the next pass tries again")
+    if report.due or report.abandoned:
+        log.info("team breaks: %s", report)
     return report
 
 
