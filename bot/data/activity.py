@@ -120,8 +120,15 @@ def answer_nudge(
     change: Change | None = None,
 ) -> Answer:
     """Mark a nudge answered once, in one transaction with what the answer does: Done records
-    a completion, Snooze and Skip today apply `change`. Nothing is half-saved."""
+    a completion, Snooze and Skip today apply `change`. Nothing is half-saved.
+
+    The person's row is locked first (SELECT ... FOR UPDATE; SQLite's writer lock), as a
+    settings change locks it: a click and a command at the same moment take turns, and the
+    next nudge is worked out from the settings the other one saved, never from a stale read."""
     with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
+        if person is None:  # forgotten: `forget me` deletes the log too
+            return Answer("unknown")
         row = session.scalars(
             select(NudgeLog).where(
                 NudgeLog.team_id == who.team_id,
@@ -138,9 +145,6 @@ def answer_nudge(
             .values(answer=answer, answered_at=now)
             .execution_options(synchronize_session=False)
         )
-        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
-        if person is None:  # forgotten: `forget me` deletes the log too, so rarely here
-            return Answer("unknown")
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             session.refresh(row)
             return Answer("already", previous=row.answer)
