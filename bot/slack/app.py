@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.middleware import Middleware
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
@@ -29,8 +31,8 @@ from bot.metrics import REQUEST_SECONDS
 from bot.render.help import build_welcome
 from bot.settings import Settings
 from bot.slack import listeners
-from bot.slack.context import CONTEXT_KEY, Services, utc_now
-from bot.slack.failures import answer_errors
+from bot.slack.context import CONTEXT_KEY, Services, payload_problem, utc_now
+from bot.slack.failures import CANNOT_READ, answer_errors
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,30 @@ class _QuietTokenNotice(logging.Filter):
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-_bolt_logger = logging.getLogger("slack_bolt.App")
-if not any(isinstance(f, _QuietTokenNotice) for f in _bolt_logger.filters):
-    _bolt_logger.addFilter(_QuietTokenNotice())
+class _ShortLines(logging.Filter):
+    """Bolt logs the whole body of a request that fails verification (a `response_url`, a
+    legacy token, or megabytes an attacker sent), and a multi-line suggestion for a payload
+    no listener handles. Keep one short line of each, never the body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Invalid request signature detected"):
+            record.msg, record.args = "refused request: invalid signature or timestamp", ()
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        elif message.startswith("Unhandled request"):
+            record.msg, record.args = "unhandled request: " + message.split("\n", 1)[0][:200], ()
+        return True
+
+
+def _add_filter(name: str, kind: type[logging.Filter]) -> None:
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, kind) for f in logger.filters):
+        logger.addFilter(kind())
+
+
+_add_filter("slack_bolt.App", _QuietTokenNotice)
+_add_filter("slack_bolt.App", _ShortLines)
+_add_filter("slack_bolt.RequestVerification", _ShortLines)
 
 
 def build_app(
@@ -88,6 +111,8 @@ def build_app(
         # that much to every answer.)
         process_before_response=True,
         listener_executor=after_ack,
+        # Before anything reads the payload's ids (the installation lookup is SQL).
+        before_authorize=RefuseMalformed(),
     )
 
     @app.middleware
@@ -112,6 +137,29 @@ def signing_secret(settings: Settings) -> str:
     if settings.slack_signing_secret is not None:
         return settings.slack_signing_secret.get_secret_value()
     return secrets.token_urlsafe(32)
+
+
+class RefuseMalformed(Middleware):
+    """A signed payload that is not shaped as Slack's reference says (an id with characters
+    no Slack id has, actions that are not a list, a DND time in the year 5000...) is not
+    handed to a listener: one warning line, and for a command a clear answer; anything
+    else is acknowledged and ignored (Slack would only send it again).
+
+    A plain `Middleware`, not a function: Bolt builds a function's arguments (the action,
+    the event...) from the payload first, and that is what fails on a malformed one."""
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        problem = payload_problem(req.body, req.context)
+        if problem is None:
+            return next()
+        log.warning("malformed request ignored: %s", problem)
+        if "command" in req.body:
+            reply = json.dumps({"response_type": "ephemeral", **CANNOT_READ.as_kwargs()})
+            headers: dict[str, str | Sequence[str]] = {"content-type": "application/json"}
+            return BoltResponse(status=200, body=reply, headers=headers)
+        return BoltResponse(status=200, body="")
 
 
 def request_kind(body: dict[str, Any]) -> str:

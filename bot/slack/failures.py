@@ -26,10 +26,15 @@ from bot.data.database import DatabaseUnavailableError
 from bot.metrics import DATABASE_UNAVAILABLE
 from bot.render.kit import Message, build_notice
 from bot.render.settings import CANNOT_SAVE
-from bot.slack.context import Payload, services_of, who_from
+from bot.slack.context import MalformedRequestError, Payload, services_of, who_from
 
 log = logging.getLogger(__name__)
 
+CANNOT_READ = build_notice(
+    ":warning: I couldn't read that request, so nothing was changed. "
+    "If it keeps happening, please tell whoever runs this app.",
+    "I couldn't read that request, so nothing was changed.",
+)
 SORRY = build_notice(
     ":wrench: Sorry, something went wrong on my side and nothing was changed. "
     "Please try again in a minute.",
@@ -40,6 +45,9 @@ SORRY = build_notice(
 def _logged(error: Exception, context: BoltContext, logger: logging.Logger) -> Message:
     """Log the failure once, and the answer the person gets for it."""
     ids = {"team_id": context.team_id or context.enterprise_id, "user_id": context.user_id}
+    if isinstance(error, MalformedRequestError):  # a request no Slack would send: no trace
+        logger.warning("malformed request ignored: %s", error)
+        return CANNOT_READ
     if isinstance(error, DatabaseUnavailableError):
         DATABASE_UNAVAILABLE.inc()
         logger.warning("database unavailable: %s", error, extra=ids)
