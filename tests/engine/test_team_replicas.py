@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from datetime import time
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.core.content import Library
@@ -80,7 +81,10 @@ def test_three_tick_processes_at_once_post_each_break_once(
 
 
 def test_three_passes_in_threads_post_each_break_once(
-    postgres_db: Database, standin: SlackStandIn, library: Library
+    postgres_db: Database,
+    standin: SlackStandIn,
+    library: Library,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     channels = channels_with_breaks(postgres_db, standin)
     start = threading.Barrier(3)
@@ -99,6 +103,7 @@ def test_three_passes_in_threads_post_each_break_once(
     for thread in threads:
         thread.join(timeout=60)
     assert failures == []
+    assert not [r for r in caplog.records if "team breaks failed" in r.getMessage()]
     assert set(posts_per_channel(standin, channels).values()) == {1}
     with postgres_db.session() as session:
         claimed_by = session.scalars(select(TeamBreakLog.claimed_by)).all()
