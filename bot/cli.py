@@ -227,8 +227,12 @@ class SocketModeLink:
         self, app: Any, token: str, *, first_delay: float = 1.0, max_delay: float = 60.0
     ) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from slack_sdk import WebClient
 
-        self.handler = SocketModeHandler(app, token)
+        # apps.connections.open through a plain client of its own: the backoff here is the
+        # only one, whatever the app's client does about an outage for its requests.
+        opener = WebClient(base_url=app.client.base_url, timeout=10)
+        self.handler = SocketModeHandler(app, token, web_client=opener)
         self.first_delay, self.max_delay = first_delay, max_delay
         self.stopping = threading.Event()
         self.connected = threading.Event()
@@ -259,7 +263,7 @@ class SocketModeLink:
             self.reason = "apps.connections.open answered without a WebSocket URL"
             return False
         except URLError as exc:  # unreachable, refused, timed out, TLS: all worth a retry
-            self.reason = f"{self.handler.app.client.base_url}: {exc.reason}"
+            self.reason = f"{self.handler.client.web_client.base_url}: {exc.reason}"
             return False
         except Exception as exc:  # the WebSocket itself failed: worth a retry too
             self.reason = f"{type(exc).__name__}: {exc}"

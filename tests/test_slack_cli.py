@@ -241,7 +241,7 @@ def test_the_start_hook_runs_the_bot_in_socket_mode_with_only_the_two_tokens(
         assert socket_mode.acks, output.read_text()
         (ack,) = socket_mode.acks
         assert ack["envelope_id"] == "envelope-1"
-        assert "half" in json.dumps(ack.get("payload", {})).lower(), ack
+        assert "half" in json.dumps(ack.get("payload", {})).lower(), (ack, output.read_text())
     finally:
         os.killpg(process.pid, 15)
         code = process.wait(timeout=30)
