@@ -24,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -301,16 +301,23 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _postgresql_connect_args(bounds: Bounds) -> dict[str, Any]:
-    return {
+def _postgresql_connect_args(bounds: Bounds, query: Mapping[str, Any]) -> dict[str, Any]:
+    """libpq's bounds, where DATABASE_URL does not set its own: its query wins (it is the
+    operator's), and its `options` (a search_path, say) keep theirs beside ours."""
+    defaults: dict[str, Any] = {
         "connect_timeout": bounds.connect_seconds,
-        "options": f"-c statement_timeout={bounds.statement_ms}",
         "keepalives": 1,
         "keepalives_idle": bounds.keepalive_idle_seconds,
         "keepalives_interval": 2,
         "keepalives_count": 3,
         "tcp_user_timeout": bounds.tcp_user_timeout_ms,
     }
+    args = {key: value for key, value in defaults.items() if key not in query}
+    given = query.get("options", "")
+    given = " ".join(given) if isinstance(given, tuple) else str(given)
+    if "statement_timeout" not in given:
+        args["options"] = f"{given} -c statement_timeout={bounds.statement_ms}".strip()
+    return args
 
 
 def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
@@ -320,7 +327,7 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
     options: dict[str, Any] = {"hide_parameters": True}
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        options["connect_args"] = _postgresql_connect_args(bounds)
+        options["connect_args"] = _postgresql_connect_args(bounds, parsed.query)
         options["pool_size"] = bounds.pool_size
         options["max_overflow"] = bounds.max_overflow
         options["pool_timeout"] = bounds.checkout_seconds

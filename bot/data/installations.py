@@ -8,6 +8,8 @@ new key goes first and `psoas-bot rotate-key` re-encrypts every stored token wit
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +26,8 @@ from bot.data.models import Workspace
 
 log = logging.getLogger(__name__)
 
+# How long an installation found lately still authorizes requests while the database is down.
+REMEMBER_SECONDS = 600.0
 TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 ENCRYPTED_PREFIX = "fernet:"
 
@@ -94,6 +98,12 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         _with_encrypted_tokens(self.bots, fernet)
         _with_encrypted_tokens(self.installations, fernet)
         self.database = database
+        # The installations found lately, by (org, workspace, org-wide): while the database
+        # cannot answer, a request from a workspace seen within REMEMBER_SECONDS is still
+        # authorized, so what needs no database (the exercises) keeps answering. Deleting an
+        # installation forgets it here at once.
+        self._recent: dict[tuple[str | None, str | None, bool], tuple[float, Installation]] = {}
+        self._recent_lock = threading.Lock()
 
     @contextmanager
     def _unit(self) -> Iterator[None]:
@@ -137,28 +147,62 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         user_id: str | None = None,
         is_enterprise_install: bool | None = False,
     ) -> Installation | None:
-        with self._unit():
-            found: Installation | None = super().find_installation(
-                enterprise_id=enterprise_id,
-                team_id=team_id,
-                user_id=user_id,
-                is_enterprise_install=is_enterprise_install,
-            )
-            return found
+        key = (enterprise_id, team_id, bool(is_enterprise_install))
+        try:
+            with self._unit():
+                found: Installation | None = super().find_installation(
+                    enterprise_id=enterprise_id,
+                    team_id=team_id,
+                    user_id=user_id,
+                    is_enterprise_install=is_enterprise_install,
+                )
+        except DatabaseUnavailableError as exc:
+            remembered = self._remembered(key) if user_id is None and exc.transient else None
+            if remembered is None:
+                raise
+            return remembered
+        if user_id is None:
+            with self._recent_lock:
+                if found is None:
+                    self._recent.pop(key, None)
+                else:
+                    self._recent[key] = (time.monotonic(), found)
+        return found
+
+    def _remembered(self, key: tuple[str | None, str | None, bool]) -> Installation | None:
+        with self._recent_lock:
+            seen = self._recent.get(key)
+        if seen is None or time.monotonic() - seen[0] > REMEMBER_SECONDS:
+            return None
+        return seen[1]
+
+    def _forget_recent(self, enterprise_id: str | None, team_id: str | None) -> None:
+        """A workspace's installations (or, with no workspace, an org's) are remembered no
+        more."""
+        with self._recent_lock:
+            for key in list(self._recent):
+                org, team, _ = key
+                if (team_id is not None and team == team_id) or (
+                    team_id is None and enterprise_id is not None and org == enterprise_id
+                ):
+                    del self._recent[key]
 
     def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self._forget_recent(enterprise_id, team_id)
         with self._unit():
             super().delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
     def delete_installation(
         self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
     ) -> None:
+        self._forget_recent(enterprise_id, team_id)
         with self._unit():
             super().delete_installation(
                 enterprise_id=enterprise_id, team_id=team_id, user_id=user_id
             )
 
     def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self._forget_recent(enterprise_id, team_id)
         with self._unit():
             super().delete_all(enterprise_id=enterprise_id, team_id=team_id)
 

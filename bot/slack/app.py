@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any
+from http.client import HTTPException
+from typing import Any, cast
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware import Middleware
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
+from slack_sdk.http_retry import (
+    HttpRequest,
+    HttpResponse,
+    RetryHandler,
+    RetryState,
+    default_retry_handlers,
+)
 from slack_sdk.oauth.installation_store import InstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from slack_sdk.web import SlackResponse
 
 from bot import ids
 from bot.core.content import Library, load_library
@@ -32,7 +44,11 @@ from bot.render.help import build_welcome
 from bot.settings import Settings
 from bot.slack import listeners
 from bot.slack.context import CONTEXT_KEY, Services, payload_problem, utc_now
-from bot.slack.failures import CANNOT_READ, answer_errors
+from bot.slack.failures import (
+    CANNOT_READ,
+    SlackHealth,
+    answer_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +73,10 @@ class _ShortLines(logging.Filter):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         elif message.startswith("Unhandled request"):
             record.msg, record.args = "unhandled request: " + message.split("\n", 1)[0][:200], ()
+        elif message.startswith("Failed to send a request to Slack API server"):
+            # slack_sdk's ERROR for every call that got no answer: those calls raise, and an
+            # outage is logged once by SlackHealth (the nudge sender records its own).
+            return False
         return True
 
 
@@ -69,6 +89,7 @@ def _add_filter(name: str, kind: type[logging.Filter]) -> None:
 _add_filter("slack_bolt.App", _QuietTokenNotice)
 _add_filter("slack_bolt.App", _ShortLines)
 _add_filter("slack_bolt.RequestVerification", _ShortLines)
+_add_filter("slack_sdk.web.base_client", _ShortLines)
 
 
 def build_app(
@@ -78,9 +99,11 @@ def build_app(
     database: Database | None = None,
     clock: Callable[[], datetime] = utc_now,
     after_ack: Executor | None = None,
+    slack_health: SlackHealth | None = None,
 ) -> App:
     """The Bolt app with every listener registered. `after_ack` runs the work that follows
-    an ack (Bolt's lazy listeners); Bolt's own thread pool unless given."""
+    an ack (Bolt's lazy listeners); Bolt's own thread pool unless given. `slack_health`
+    says whether Slack's Web API answers (tests give one on their own clock)."""
     db = database or Database(settings.database_url)
     store = installation_store(settings, db)
     services = Services(
@@ -91,19 +114,25 @@ def build_app(
         installation_store=store,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(
-        token=None if store else token,
+    health = slack_health or SlackHealth()
+    client = GuardedWebClient(
+        health=health,
         base_url=settings.slack_api_url,
-        # Slack's 429 carries Retry-After: wait it out once rather than tell the person
-        # "something went wrong" (Bolt copies these handlers into every request's client).
-        retry_handlers=[*default_retry_handlers(), RateLimitErrorRetryHandler(max_retry_count=1)],
+        timeout=WEB_API_TIMEOUT,
+        # Connection errors are tried once more; Slack's 429 is waited out once when its
+        # Retry-After is short (Bolt copies these handlers into every request's client).
+        retry_handlers=[*default_retry_handlers(), ShortRateLimitRetry()],
     )
     app = App(
         client=client,
         signing_secret=signing_secret(settings),
         oauth_settings=oauth_settings(settings, db, store) if store else None,
-        # auth.test at start-up would make the bot unable to start while Slack is unreachable;
-        # a bad token shows up on the first call instead, with Slack's own error code.
+        # Who the bot is comes from the installation (OAuth) or one auth.test kept for the
+        # process: never a Web API call per request, and none at start-up, so the bot starts
+        # and answers while Slack is unreachable.
+        authorize=cast(
+            Callable[..., AuthorizeResult], Identity(token=token, store=store, client=client)
+        ),
         token_verification_enabled=False,
         # Answer when the ack function returns, in the request's own thread: every ack here
         # touches at most the database, and anything that calls Slack runs after it as a
@@ -120,6 +149,8 @@ def build_app(
         body: dict[str, Any], context: BoltContext, next: Callable[[], Any]
     ) -> Any:
         context[CONTEXT_KEY] = services
+        # The request's Web API client, knowing whether Slack answers (Bolt made a plain one).
+        context["client"] = client.for_request(context.client)
         started = time.perf_counter()
         try:
             return next()
@@ -129,6 +160,201 @@ def build_app(
     app.error(answer_errors)
     listeners.register(app)
     return app
+
+
+# How long a Web API call may take before Slack counts as not answering (slack_sdk's 30 s
+# would hold a thread that long per request while Slack hangs).
+WEB_API_TIMEOUT = 10
+# Learning who the bot is (auth.test) happens inside a request: a short bound of its own,
+# and after a failure not again for a minute.
+IDENTITY_TIMEOUT = 2
+IDENTITY_RETRY_SECONDS = 60.0
+# The longest Retry-After a request's Web API call waits out; longer, the person is told.
+SHORT_RETRY_AFTER = 5.0
+
+
+class GuardedWebClient(WebClient):
+    """slack_sdk's client, for the Web API calls of requests: a call that finds Slack not
+    answering (no connection, a timeout, a 5xx) raises `SlackUnavailableError`, and while
+    Slack stays silent calls fail at once instead of each waiting its timeout (`SlackHealth`
+    lets one through every so often, and logs the outage once)."""
+
+    def __init__(self, *, health: SlackHealth, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.health = health
+
+    def for_request(self, plain: WebClient) -> GuardedWebClient:
+        """A guarded copy of the client Bolt made for one request (with its token)."""
+        return GuardedWebClient(
+            health=self.health,
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            headers=plain.headers,
+            team_id=plain.default_params.get("team_id"),
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+        )
+
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
+        self.health.before_call(api_method)
+        try:
+            response = super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            if status >= 500:
+                raise self.health.failed(api_method, f"HTTP {status}") from exc
+            self.health.answered()  # Slack answered, if only to refuse
+            raise
+        except (OSError, HTTPException) as exc:
+            raise self.health.failed(api_method, type(exc).__name__) from exc
+        self.health.answered()
+        return response
+
+
+class ShortRateLimitRetry(RetryHandler):
+    """Wait out a 429 once, when its Retry-After is short; a long (or unreadable) one is
+    not waited in a request's thread: the person is told Slack asked to slow down."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (
+            response is not None
+            and response.status_code == 429
+            and _retry_after(response) is not None
+        )
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        wait = _retry_after(response) if response is not None else None
+        time.sleep((wait or 1.0) + random.random() / 4)
+        state.next_attempt_requested = True
+        state.increment_current_attempt()
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or f"HTTP {error.response.status_code}")
+    return type(error).__name__
+
+
+def _retry_after(response: HttpResponse) -> float | None:
+    """A short, well-formed Retry-After in seconds; None otherwise."""
+    values = {k.lower(): v for k, v in response.headers.items()}.get("retry-after") or ["1"]
+    try:
+        seconds = float(values[0])
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds <= SHORT_RETRY_AFTER else None
+
+
+class Identity(Authorize):
+    """Who the bot is in the workspace a request comes from, without a Web API call per
+    request.
+
+    With OAuth, the installation carries it (its token, bot id and bot user id). With one
+    bot token, auth.test is asked once and its answer kept for the life of the process; it
+    is not asked again while Slack is not answering, and until it answers, requests go on
+    with the token alone: only the filter of the bot's own events needs its ids."""
+
+    def __init__(
+        self, *, token: str | None, store: InstallationStore | None, client: GuardedWebClient
+    ) -> None:
+        self.token, self.store = token, store
+        self.health = client.health
+        # One try, on a short bound of its own: a request is waiting on it. A slow answer
+        # here says nothing of Slack as a whole, so it does not count as an outage.
+        self.client = WebClient(base_url=client.base_url, timeout=IDENTITY_TIMEOUT)
+        self.client.retry_handlers = []
+        self._known: SlackResponse | None = None
+        self._lock = threading.Lock()
+        self._next_try = 0.0
+
+    def __call__(
+        self,
+        *,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        if self.store is not None:
+            return self._installed(context, enterprise_id, team_id, user_id)
+        known = self._learned()
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            bot_token=self.token,
+            bot_user_id=known.get("user_id") if known else None,
+            bot_id=known.get("bot_id") if known else None,
+        )
+
+    def _learned(self) -> SlackResponse | None:
+        if self._known is not None or self.token is None:
+            return self._known
+        with self._lock:
+            if self._known is not None or time.monotonic() < self._next_try:
+                return self._known
+            if self.health.is_down:  # not now: Slack is known not to answer
+                return None
+            try:
+                self._known = self.client.auth_test(token=self.token)
+            except (SlackApiError, OSError, HTTPException) as exc:
+                # Slow, down, or the token refused (then its calls will say so, with Slack's
+                # own error code): asked again in a minute, never once per request.
+                self._next_try = time.monotonic() + IDENTITY_RETRY_SECONDS
+                log.info("who the bot is stays unknown for now (auth.test: %s)", _why(exc))
+            return self._known
+
+    def _installed(
+        self,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+    ) -> AuthorizeResult | None:
+        assert self.store is not None
+        org_wide = bool(context.is_enterprise_install)
+        installation = self.store.find_installation(
+            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide
+        )
+        if installation is not None and installation.bot_token:
+            bot_token, bot_id, bot_user_id = (
+                installation.bot_token,
+                installation.bot_id,
+                installation.bot_user_id,
+            )
+        else:
+            bot = self.store.find_bot(
+                enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide
+            )
+            if bot is None or not bot.bot_token:
+                return None  # not installed here: Bolt tells the person to reinstall
+            bot_token, bot_id, bot_user_id = bot.bot_token, bot.bot_id, bot.bot_user_id
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            bot_token=bot_token,
+            bot_id=bot_id,
+            bot_user_id=bot_user_id,
+        )
 
 
 def signing_secret(settings: Settings) -> str:

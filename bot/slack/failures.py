@@ -16,19 +16,112 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
+from http.client import HTTPException
 from typing import Any
 
 from slack_bolt import BoltContext, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.data.database import DatabaseUnavailableError
-from bot.metrics import DATABASE_UNAVAILABLE
+from bot.metrics import DATABASE_UNAVAILABLE, SLACK_UNAVAILABLE
 from bot.render.kit import Message, build_notice
 from bot.render.settings import CANNOT_SAVE
 from bot.slack.context import MalformedRequestError, Payload, services_of, who_from
 
 log = logging.getLogger(__name__)
+
+
+class SlackUnavailableError(Exception):
+    """Slack's Web API did not answer (no connection, a timeout, a 5xx), or was not asked
+    because it did not answer moments ago (`SlackHealth`)."""
+
+
+class SlackHealth:
+    """Whether Slack's Web API answers, shared by every request of the app.
+
+    The first call that finds Slack not answering starts an outage window and logs one line;
+    while it lasts, calls fail at once without a request (one every `retry_seconds` tries
+    Slack again), and the person hears "Slack isn't answering me right now". The first call
+    that gets an answer ends the window, in one more line."""
+
+    def __init__(
+        self, retry_seconds: float = 15.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.retry_seconds = retry_seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        self._next_try = 0.0
+        self.failed_calls = 0
+
+    def before_call(self, method: str) -> None:
+        """Raise instead of calling Slack while it is known not to answer."""
+        with self._lock:
+            if self.down_since is None:
+                return
+            now = self._monotonic()
+            if now < self._next_try:
+                self.failed_calls += 1
+                SLACK_UNAVAILABLE.inc()
+                raise SlackUnavailableError(f"{method}: not asked, Slack is not answering")
+            self._next_try = now + self.retry_seconds  # this call is the one that tries
+
+    def failed(self, method: str, reason: str) -> SlackUnavailableError:
+        with self._lock:
+            now = self._monotonic()
+            self.failed_calls += 1
+            self._next_try = now + self.retry_seconds
+            first = self.down_since is None
+            if first:
+                self.down_since = now
+        SLACK_UNAVAILABLE.inc()
+        if first:
+            log.warning(
+                "Slack's Web API is not answering (%s: %s); requests that need it are told "
+                "so until it answers again",
+                method,
+                reason,
+            )
+        return SlackUnavailableError(f"{method}: {reason}")
+
+    def answered(self) -> None:
+        if self.down_since is None:  # the usual case, without taking the lock
+            return
+        with self._lock:
+            if self.down_since is None:
+                return
+            seconds, calls = self._monotonic() - self.down_since, self.failed_calls
+            self.down_since, self.failed_calls = None, 0
+        log.info(
+            "Slack's Web API answers again after %.0f s (%d calls failed or not made)",
+            seconds,
+            calls,
+        )
+
+    @property
+    def is_down(self) -> bool:
+        return self.down_since is not None
+
+    def __deepcopy__(self, _memo: dict[int, object]) -> SlackHealth:
+        # Bolt deep-copies a request (its client with it) for the work after the ack: every
+        # copy must share the one state.
+        return self
+
+
+SLACK_DOWN = build_notice(
+    ":hourglass: Slack isn't answering me right now, so I couldn't finish that. "
+    "Please try again in a few minutes.",
+    "Slack isn't answering me right now, so I couldn't finish that. Try again in a few minutes.",
+)
+SLACK_BUSY = build_notice(
+    ":hourglass: Slack asked me to slow down, so I couldn't finish that. "
+    "Please try again in a minute.",
+    "Slack asked me to slow down, so I couldn't finish that. Try again in a minute.",
+)
 
 CANNOT_READ = build_notice(
     ":warning: I couldn't read that request, so nothing was changed. "
@@ -48,6 +141,11 @@ def _logged(error: Exception, context: BoltContext, logger: logging.Logger) -> M
     if isinstance(error, MalformedRequestError):  # a request no Slack would send: no trace
         logger.warning("malformed request ignored: %s", error)
         return CANNOT_READ
+    if isinstance(error, SlackUnavailableError):  # logged once per outage, by SlackHealth
+        return SLACK_DOWN
+    if isinstance(error, SlackApiError) and error.response.status_code == 429:
+        logger.warning("Slack asked to slow down: %s", error.response.get("error"), extra=ids)
+        return SLACK_BUSY
     if isinstance(error, DatabaseUnavailableError):
         DATABASE_UNAVAILABLE.inc()
         logger.warning("database unavailable: %s", error, extra=ids)
@@ -58,9 +156,11 @@ def _logged(error: Exception, context: BoltContext, logger: logging.Logger) -> M
 
 def _redeliver(error: Exception, body: Payload, request: BoltRequest | None) -> bool:
     """An event that failed because a dependency is down: ask Slack to deliver it again."""
-    if body.get("type") != "event_callback" or not isinstance(error, DatabaseUnavailableError):
+    if body.get("type") != "event_callback":
         return False
-    return error.transient
+    if isinstance(error, SlackUnavailableError):
+        return True
+    return isinstance(error, DatabaseUnavailableError) and error.transient
 
 
 def _delivery(request: BoltRequest | None) -> int:
@@ -120,7 +220,10 @@ def tell(
         elif (body.get("view") or {}).get("type") == "home" and client is not None:
             notice = message.text
             publish_home_for(services_of(context), who_from(context, body), client, notice=notice)
-    except Exception as exc:  # Slack unreachable too: the failure itself is logged already
+    except (OSError, HTTPException, SlackUnavailableError) as exc:
+        # Slack unreachable too: the outage is logged once already, not once per request.
+        log.debug("could not tell the person about a failure: %s", type(exc).__name__)
+    except Exception as exc:
         log.warning("could not tell the person about a failure: %s", type(exc).__name__)
 
 

@@ -40,6 +40,8 @@ class FaultyStandIn(SlackStandIn):
     api_down: bool = False
     # token -> Retry-After value (any text, as a server might send) for chat.postMessage.
     retry_after_for_token: dict[str, str] = field(default_factory=dict)
+    # Every call's method as it arrived (`calls` has them once they are answered).
+    arrived: list[str] = field(default_factory=list)
     _released: threading.Event = field(default_factory=threading.Event)
 
     def release(self) -> None:
@@ -53,6 +55,7 @@ class FaultyStandIn(SlackStandIn):
         self.drop_post_answers = 0
         self.api_down = False
         self.retry_after_for_token = {}
+        self.arrived = []
         self._released = threading.Event()
 
     def _hold(self, seconds: float) -> None:
@@ -61,6 +64,8 @@ class FaultyStandIn(SlackStandIn):
 
     def answer(self, call: Call) -> Answer:
         api = call.method not in ("response_url", "file_upload")
+        with self.lock:
+            self.arrived.append(call.method)  # on arrival, before any knob holds it
         if api:
             self._hold(self.latency.get(call.method, self.latency.get("*", 0.0)))
         if api and self.api_down:

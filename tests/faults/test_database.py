@@ -19,7 +19,7 @@ from bot.data.people import Who, ensure_person, read_preferences
 from bot.metrics import PassBeat
 from bot.settings import Settings
 from bot.slack.app import build_app
-from bot.slack.wsgi import Readiness
+from bot.slack.wsgi import Readiness, WebApp
 from tests.faults.conftest import Served, finding
 from tests.faults.proxy import FaultyProxy, Mode
 from tests.faults.support import Timed, command, fresh_sqlite_url, get, side_by_side
@@ -205,3 +205,67 @@ def test_a_unit_of_work_that_outlives_its_bound_is_cut(faulty_db: Database, seco
     assert time.monotonic() - started < seconds + 0.5
     with faulty_db.session() as session:  # the pool hands out a good connection next
         assert session.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_with_oauth_a_workspace_seen_lately_keeps_its_exercises_while_the_database_is_down(
+    standin: SlackStandIn,
+    library: Library,
+    faulty_db: Database,
+    proxy: FaultyProxy,
+    after_ack: AfterAck,
+) -> None:
+    """Many workspaces: each request is authorized from the installation store (SQL). A
+    workspace seen in the last minutes is still recognised while the database is down, so
+    what needs no database keeps answering; what does is told why it cannot."""
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.settings import load_settings
+    from tests.support.serving import BackgroundServer
+    from tests.support.slack import SIGNING_SECRET
+
+    oauth = load_settings(
+        slack_signing_secret=SIGNING_SECRET,
+        slack_client_id="1111.2222",
+        slack_client_secret="oauth-client-secret-9d",
+        slack_api_url=standin.api_url,
+    )
+    app = build_app(oauth, library=library, database=faulty_db, after_ack=after_ack)
+    store = app.installation_store
+    assert store is not None
+    store.save(
+        Installation(
+            app_id="A0001",
+            team_id="T0001",
+            user_id="U0001",
+            bot_token="xoxb-new-workspace-token-77",
+            bot_id="B0001",
+            bot_user_id="UBOT",
+            bot_scopes="commands,chat:write",
+        )
+    )
+    known(faulty_db, "U0001")
+    web_app = WebApp(app, max_body_bytes=oauth.max_body_bytes)
+    with BackgroundServer(web_app, threads=8) as server:
+        url = standin.response_url
+        seen = command(server.url, "half-kneel", user="U0001", response_url=url("a"))()
+        assert "Half kneel" in seen.said
+        proxy.set(Mode.REFUSE)
+        proxy.cut()
+        exercise = command(server.url, "half-kneel", user="U0001", response_url=url("b"))()
+        saving = command(server.url, "quiet 12:00-13:00", user="U0001", response_url=url("c"))()
+        after_ack.settle()
+    assert "Half kneel" in exercise.said and exercise.seconds < FULL_SPEED
+    assert CANNOT_SAVE in saving.said and saving.seconds < FULL_SPEED
+    finding("1 database refusing, many workspaces", "an exercise command still answered",
+            exercise.seconds)  # fmt: skip
+
+
+def test_the_database_url_keeps_its_own_libpq_settings() -> None:
+    """DATABASE_URL's own settings win, and its `options` (a search_path) keep theirs."""
+    from bot.data.database import _postgresql_connect_args
+
+    args = _postgresql_connect_args(
+        Bounds(), {"options": "-csearch_path=deploy", "connect_timeout": "9"}
+    )
+    assert args["options"] == "-csearch_path=deploy -c statement_timeout=2000"
+    assert "connect_timeout" not in args and args["tcp_user_timeout"] == 5000
