@@ -8,17 +8,20 @@ new key goes first and `psoas-bot rotate-key` re-encrypts every stored token wit
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Dialect, Engine, MetaData, String, Table, TypeDecorator, select
+from sqlalchemy import Dialect, Engine, MetaData, String, Table, TypeDecorator, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.data.database import ENGINE_WORK_SECONDS, Database, DatabaseUnavailableError
@@ -205,6 +208,49 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         self._forget_recent(enterprise_id, team_id)
         with self._unit():
             super().delete_all(enterprise_id=enterprise_id, team_id=team_id)
+
+
+class TooManyInstallsError(Exception):
+    """More installations are under way (unconsumed OAuth states) than the bound allows."""
+
+
+class BoundedStateStore(SQLAlchemyOAuthStateStore):
+    """slack_sdk's OAuth state store, cleaning up after itself: each new state first deletes
+    the expired ones, and no more than `max_pending` unexpired states exist at once (an
+    install page fetched 2,000 times leaves at most that many rows, for at most
+    `expiration_seconds`). Its calls are bounded units of the database; a failure raises
+    `DatabaseUnavailableError` (consume included: an unreadable state is not an invalid one).
+    """
+
+    def __init__(self, database: Database, *, expiration_seconds: int, max_pending: int) -> None:
+        super().__init__(expiration_seconds=expiration_seconds, engine=database.engine)
+        self.database = database
+        self.max_pending = max_pending
+
+    @staticmethod
+    def _stored(instant: datetime) -> datetime | None:
+        """As the store's column keeps instants: naive UTC."""
+        return normalize_datetime_for_db(instant)
+
+    def issue(self, *args: Any, **kwargs: Any) -> str:
+        table, now = self.oauth_states, self._stored(datetime.now(UTC))
+        with self.database.unit(), self.engine.begin() as connection:
+            connection.execute(table.delete().where(table.c.expire_at <= now))
+            pending = connection.execute(select(func.count()).select_from(table)).scalar() or 0
+            if pending >= self.max_pending:
+                raise TooManyInstallsError(f"{pending} installations under way")
+            state = secrets.token_urlsafe(24)
+            expire_at = self._stored(datetime.now(UTC) + timedelta(seconds=self.expiration_seconds))
+            connection.execute(table.insert().values(state=state, expire_at=expire_at))
+        return state
+
+    def consume(self, state: str) -> bool:
+        table, now = self.oauth_states, self._stored(datetime.now(UTC))
+        with self.database.unit(), self.engine.begin() as connection:
+            deleted = connection.execute(
+                table.delete().where(table.c.state == state, table.c.expire_at > now)
+            )
+            return bool(deleted.rowcount)
 
 
 def oauth_tables(metadata: MetaData) -> list[Table]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import random
@@ -19,6 +20,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware import Middleware
+from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
@@ -30,14 +32,18 @@ from slack_sdk.http_retry import (
     RetryState,
     default_retry_handlers,
 )
-from slack_sdk.oauth.installation_store import InstallationStore
-from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from slack_sdk.oauth.installation_store import Installation, InstallationStore
 from slack_sdk.web import SlackResponse
 
 from bot import ids
 from bot.core.content import Library, load_library
-from bot.data.database import Database
-from bot.data.installations import EncryptedInstallationStore, parse_keys
+from bot.data.database import Database, DatabaseUnavailableError
+from bot.data.installations import (
+    BoundedStateStore,
+    EncryptedInstallationStore,
+    TooManyInstallsError,
+    parse_keys,
+)
 from bot.data.workspaces import register_installation
 from bot.metrics import REQUEST_SECONDS
 from bot.render.help import build_welcome
@@ -47,6 +53,7 @@ from bot.slack.context import CONTEXT_KEY, Services, payload_problem, utc_now
 from bot.slack.failures import (
     CANNOT_READ,
     SlackHealth,
+    SlackUnavailableError,
     answer_errors,
 )
 
@@ -126,7 +133,9 @@ def build_app(
     app = App(
         client=client,
         signing_secret=signing_secret(settings),
-        oauth_settings=oauth_settings(settings, db, store) if store else None,
+        oauth_flow=CarefulOAuthFlow(settings=oauth_settings(settings, db, store))
+        if store
+        else None,
         # Who the bot is comes from the installation (OAuth) or one auth.test kept for the
         # process: never a Web API call per request, and none at start-up, so the bot starts
         # and answers while Slack is unreachable.
@@ -404,6 +413,12 @@ def installation_store(settings: Settings, db: Database) -> InstallationStore | 
     return EncryptedInstallationStore(settings.slack_client_id, db.engine, fernet, database=db)
 
 
+# How many installations may be under way at once (OAuth states issued and not yet used,
+# each kept 10 minutes): the install page, fetched by anyone, adds one each time.
+MAX_PENDING_INSTALLS = 500
+STATE_SECONDS = 600
+
+
 def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -> OAuthSettings:
     assert settings.slack_client_id and settings.slack_client_secret
     api_url = settings.slack_api_url
@@ -418,13 +433,13 @@ def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -
             org_install=bool(installation.is_enterprise_install),
         )
         try:
-            WebClient(token=installation.bot_token, base_url=api_url).chat_postMessage(
-                channel=installation.user_id, **build_welcome().as_kwargs()
-            )
-        except SlackApiError as exc:
+            WebClient(
+                token=installation.bot_token, base_url=api_url, timeout=WEB_API_TIMEOUT
+            ).chat_postMessage(channel=installation.user_id, **build_welcome().as_kwargs())
+        except (SlackApiError, OSError, HTTPException) as exc:  # installed all the same
             log.warning(
                 "could not greet the installer: %s",
-                exc.response.get("error"),
+                _why(exc),
                 extra={"team_id": installation.team_id},
             )
         return args.default.success(args)
@@ -434,13 +449,96 @@ def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -
         client_secret=settings.slack_client_secret.get_secret_value(),
         scopes=list(ids.BOT_SCOPES),
         installation_store=store,
-        state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=db.engine),
+        state_store=BoundedStateStore(
+            db, expiration_seconds=STATE_SECONDS, max_pending=MAX_PENDING_INSTALLS
+        ),
         install_path=ids.INSTALL_PATH,
         redirect_uri_path=ids.REDIRECT_PATH,
         callback_options=CallbackOptions(success=greet_installer, failure=_failure),
     )
 
 
+class InstallFailedError(Exception):
+    """An installation that cannot complete, with the reason the failure page logs."""
+
+    def __init__(self, reason: str, status: int = 503) -> None:
+        super().__init__(reason)
+        self.reason, self.status = reason, status
+
+
+class CarefulOAuthFlow(OAuthFlow):
+    """Bolt's OAuth flow, where every failure is answered with the clear failure page (or,
+    for the install page, a short one) and one log line: Slack not answering oauth.v2.access,
+    an answer without a token, the database failing to keep a state or an installation.
+    Never a 500, and never SQL or its parameters in the log."""
+
+    def handle_installation(self, request: BoltRequest) -> BoltResponse:
+        try:
+            return super().handle_installation(request)
+        except TooManyInstallsError:
+            log.warning("install page refused: too many installations under way")
+            return _page(503, TOO_MANY_INSTALLS)
+        except Exception as exc:  # the database, most likely: say so, without a trace
+            log.warning("install page failed: %s", _why(exc))
+            return _page(503, INSTALL_UNAVAILABLE)
+
+    def run_installation(self, code: str) -> Installation | None:
+        try:
+            installation = super().run_installation(code)
+        except (SlackUnavailableError, OSError, HTTPException) as exc:
+            raise InstallFailedError(f"slack_unreachable ({_why(exc)})") from None
+        except (KeyError, TypeError, ValueError) as exc:  # an answer shaped as no Slack one
+            raise InstallFailedError(f"bad_answer ({type(exc).__name__})", 502) from None
+        if installation is not None and not installation.bot_token:
+            raise InstallFailedError("missing_token", 502)
+        if installation is not None and not (installation.team_id or installation.enterprise_id):
+            raise InstallFailedError("missing_workspace", 502)
+        return installation
+
+    def store_installation(self, request: BoltRequest, installation: Installation) -> None:
+        try:
+            super().store_installation(request, installation)
+        except Exception as exc:
+            raise InstallFailedError(f"storage_error ({_why(exc)})") from None
+
+    def handle_callback(self, request: BoltRequest) -> BoltResponse:
+        try:
+            return super().handle_callback(request)
+        except InstallFailedError as exc:
+            reason, status = exc.reason, exc.status
+        except DatabaseUnavailableError as exc:  # reading the state, or greeting the installer
+            reason, status = f"storage_unavailable ({exc})", 503
+        except Exception as exc:
+            reason, status = f"internal_error ({type(exc).__name__})", 503
+        return self.failure_handler(
+            FailureArgs(
+                request=request,
+                reason=reason,
+                suggested_status_code=status,
+                settings=self.settings,
+                default=self.default_callback_options,
+            )
+        )
+
+
+TOO_MANY_INSTALLS = (
+    "Too many installations of this app are under way right now. Please try again in a few minutes."
+)
+INSTALL_UNAVAILABLE = (
+    "The install page is unavailable right now (the app cannot reach its database). "
+    "Please try again in a few minutes."
+)
+
+
+def _page(status: int, text: str) -> BoltResponse:
+    body = f"<html><body><p>{html.escape(text)}</p></body></html>"
+    return BoltResponse(
+        status=status, body=body, headers={"content-type": "text/html; charset=utf-8"}
+    )
+
+
 def _failure(args: FailureArgs) -> BoltResponse:
     log.warning("installation failed: %s", args.reason)
+    if args.suggested_status_code == 500:  # a bad day on our side: try again later
+        args.suggested_status_code = 503
     return args.default.failure(args)
