@@ -205,6 +205,10 @@ def test_a_unit_of_work_that_outlives_its_bound_is_cut(faulty_db: Database, seco
     assert time.monotonic() - started < seconds + 0.5
     with faulty_db.session() as session:  # the pool hands out a good connection next
         assert session.execute(text("SELECT 1")).scalar() == 1
+        # And the server holds every statement to the request bound too.
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "2s"
+    with faulty_db.session(15, fail_fast=False, statement_seconds=15) as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar() == "15s"
 
 
 def test_with_oauth_a_workspace_seen_lately_keeps_its_exercises_while_the_database_is_down(
