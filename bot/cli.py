@@ -685,6 +685,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as exc:
         print(f"psoas-bot: cannot reach the database: {exc.orig}", file=sys.stderr)
         return 3
+    except DatabaseUnavailableError as exc:  # a unit of work failed on the way (a pass, say)
+        cause = exc.__cause__
+        reason = getattr(cause, "orig", None) or cause or exc
+        print(f"psoas-bot: cannot reach the database: {reason}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:  # Ctrl-C or a stop signal before the server was up: asked for
         print("psoas-bot: stopped before start-up finished", file=sys.stderr)
         return 0

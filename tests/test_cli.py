@@ -151,12 +151,15 @@ def test_a_sqlite_folder_this_user_cannot_write_says_so(tmp_path: Path) -> None:
     assert "is not writable by this user" in result.stderr
 
 
-def test_an_unreachable_database_exits_3_after_waiting(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["migrate"], ["tick", "--at", "2026-11-25T15:00:00+00:00"]])
+def test_an_unreachable_database_exits_3_after_waiting(tmp_path: Path, command: list[str]) -> None:
     env = clean_env(
-        DATABASE_URL="postgresql+psycopg://psoas@127.0.0.1:1/psoas", DATABASE_WAIT_SECONDS="0"
+        DATABASE_URL="postgresql+psycopg://psoas@127.0.0.1:1/psoas",
+        DATABASE_WAIT_SECONDS="0",
+        SLACK_BOT_TOKEN="xoxb-test-bot-token-5c1d",
     )
-    result = psoas("migrate", env=env, cwd=tmp_path)
-    assert result.returncode == 3
+    result = psoas(*command, env=env, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
     assert "psoas-bot: cannot reach the database" in result.stderr
     assert "Traceback" not in result.stderr
 
