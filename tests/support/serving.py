@@ -7,6 +7,7 @@ timeout (a second by default) or a client's idle keep-alive connection.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from waitress import wasyncore
@@ -45,10 +46,8 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self._stopping.set()
-        try:
-            self.server.pull_trigger()  # wakes the poll now
-        except OSError:
-            pass  # the loop saw the flag first and has closed the trigger: it is stopping
-
+        # Wakes the poll now; if the loop saw the flag first, it has closed the trigger.
+        with contextlib.suppress(OSError):
+            self.server.pull_trigger()
         self._thread.join(timeout=5)
         assert not self._thread.is_alive(), "the test server did not stop"
