@@ -20,6 +20,7 @@ on screen. Nothing leaves the machine: the bot's Slack is the built-in one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -229,7 +230,9 @@ class SandboxServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        self.server.pull_trigger()  # wakes the poll now
+        # Wakes the poll now; if the loop saw the flag first, it has closed the trigger.
+        with contextlib.suppress(OSError):
+            self.server.pull_trigger()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.sandbox.close()
