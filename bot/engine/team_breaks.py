@@ -153,11 +153,21 @@ def record_break(db: Database, outcome: Outcome, *, now: datetime) -> bool:
         row = session.get(TeamBreakLog, outcome.key)
         if row is None:
             return False  # the workspace was uninstalled meanwhile
+        if outcome.kind == "released":
+            # Slack asked the workspace to wait longer than a pass holds: hand the break
+            # back, so a later pass posts it while it is still on time.
+            brk = session.get(TeamBreak, (row.team_id, row.channel_id))
+            if brk is not None and (brk.next_at is None or brk.next_at > row.slot_at):
+                brk.next_at = row.slot_at
+            session.delete(row)
+            return False
         row.finished_at = now
         if outcome.kind == "sent":
             row.status, row.message_ts = LogStatus.SENT, outcome.ts
             return False
-        row.status, row.error = LogStatus.FAILED, outcome.error
+        unverified = outcome.kind == "unverified"  # may have gone out: never posted again
+        row.status = LogStatus.UNVERIFIED if unverified else LogStatus.FAILED
+        row.error = outcome.error
         log.warning(
             "team break not posted",
             extra={"team_id": row.team_id, "channel": row.channel_id, "error": outcome.error},

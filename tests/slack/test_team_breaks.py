@@ -297,3 +297,22 @@ def test_over_http_a_break_is_set_posted_and_joined(
     clock.fixed = BREAK_AT + timedelta(minutes=1)
     assert "You're in" in press_join(bot, posted, user="U0002")[-1]["text"]
     assert "<@U0002> stretched" in bot.standin.posted["C0001"][-1]["text"]
+
+
+def test_a_break_slack_makes_wait_past_the_pass_is_posted_by_a_later_pass(
+    slack: Bot, room: SlackStandIn, db: Database, library: Library
+) -> None:
+    """A Retry-After longer than a pass holds hands the break back (nothing posted, the
+    day's row freed); the pass after the wait posts it, once."""
+    said(command_in(slack, "team 15:00"))
+    room.script("chat.postMessage", rate_limited(120))
+    team_pass(db, room, library, BREAK_AT)
+    assert team_breaks_in(room, "C0001") == []
+    saved = read_break(db, "T0001", "C0001")
+    assert saved is not None and saved.next_at == BREAK_AT  # due again
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(TeamBreakLog)) == 0
+    team_pass(db, room, library, BREAK_AT + timedelta(minutes=3))
+    assert len(team_breaks_in(room, "C0001")) == 1
+    team_pass(db, room, library, BREAK_AT + timedelta(minutes=4))
+    assert len(team_breaks_in(room, "C0001")) == 1
