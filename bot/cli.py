@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 import bot
 from bot import logs
 from bot.core.content import ContentError, Library, load_library
+from bot.core.presence import load_presence
 from bot.data.database import Database, DatabaseUnavailableError
 from bot.data.installations import bot_token_finder, parse_keys, rotate_tokens
 from bot.data.schema import (
@@ -455,6 +456,7 @@ def cmd_rotate_key(_args: argparse.Namespace) -> int:
 def cmd_content_check(args: argparse.Namespace) -> int:
     content_dir = args.content_dir or load_content_settings().content_dir
     library = load_library(content_dir)
+    load_presence(content_dir)  # what a status or huddle means: checked like the exercises
     print(f"content OK: {len(library.exercises)} exercises ({', '.join(library.slugs)})")
     return 0
 

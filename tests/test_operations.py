@@ -80,3 +80,16 @@ def test_content_check_command(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "march.yaml" in bad.stderr and "steps" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_content_check_also_checks_what_a_status_means(tmp_path: Path) -> None:
+    content = broken_copy(tmp_path, "march", "steps:", "steps:")  # a copy, unchanged
+    presence = content / "presence.yaml"
+    presence.write_text(presence.read_text().replace("\nbusy:", "\nbussy:", 1))
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "content", "check", "--content-dir", str(content)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "presence.yaml" in bad.stderr and "Traceback" not in bad.stderr

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.changes import Change, apply_change
 from bot.core.preferences import Preferences
-from bot.core.stats import Stats, compute_stats
+from bot.core.stats import Stats
 from bot.data.database import Database, insert_ignoring_duplicates
 from bot.data.models import (
     Base,
@@ -26,6 +26,7 @@ from bot.data.models import (
     NudgeLog,
     Person,
 )
+from bot.data.movement import stats_for_person
 from bot.data.people import (
     Who,
     ensure_person,
@@ -43,14 +44,8 @@ class Recorded:
 
 
 def stats_for(session: Session, person: Person, now: datetime) -> Stats:
-    rows = session.execute(
-        select(Completion.local_day, Completion.exercise).where(
-            Completion.team_id == person.team_id, Completion.user_id == person.user_id
-        )
-    ).all()
-    prefs = to_preferences(person)
-    today = now.astimezone(prefs.zone).date()
-    return compute_stats([(r[0], r[1]) for r in rows], today=today, work_days=prefs.work_days)
+    """The person's movement, as every surface shows it (days away never break a streak)."""
+    return stats_for_person(session, person, now)
 
 
 def _add_completion(
