@@ -217,7 +217,9 @@ def test_hostile_input_gets_a_clean_answer(
     text = "\n".join(r.getMessage() for r in records)
     assert not [r for r in records if r.exc_info or "Traceback" in r.getMessage()], text
     assert not [r for r in records if r.levelno >= logging.ERROR], text
-    warnings = [r for r in records if r.levelno == logging.WARNING]
+    # waitress warns "Task queue depth" when its threads are busy on a loaded machine: that is
+    # about the test server's load, not about this request.
+    warnings = [r for r in records if r.levelno == logging.WARNING and r.name != "waitress.queue"]
     if case.warning is None:
         assert warnings == [], text
     else:
