@@ -15,7 +15,6 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from bot.sandbox.screen import NotOnScreenError, Route, Screens, Shown, action_f
 from bot.sandbox.screen import view_state as current_view_state
 from bot.sandbox.standin import SlackStandIn
 from bot.settings import Settings, load_content_settings, load_settings
-from bot.slack.app import build_app
+from bot.slack.app import AfterAck, build_app
 
 log = logging.getLogger(__name__)
 
@@ -82,27 +81,6 @@ def built_in_slack(screens: Screens, clock: Callable[[], datetime]) -> SlackStan
         slack.add_user(person.user_id, tz=person.tz, name=person.handle, real_name=person.name)
     slack.join(CHANNEL_ID)
     return slack
-
-
-class AfterAck(ThreadPoolExecutor):
-    """Bolt's executor for the work after an ack (lazy listeners). The sandbox waits for it
-    before showing the page what a request led to, as Slack's clients show it when it comes."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=4, thread_name_prefix="sandbox-after-ack")
-        self._pending: list[Future[Any]] = []
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = super().submit(fn, *args, **kwargs)
-        with self._lock:
-            self._pending.append(future)
-        return future
-
-    def settle(self, timeout: float = 15.0) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        wait(pending, timeout=timeout)
 
 
 def sandbox_settings(api_url: str, database_url: str, port: int, secret: str) -> Settings:
@@ -153,7 +131,7 @@ class Sandbox:
         )
         upgrade(database_url)
         self.db = Database(database_url)
-        self.after_ack = AfterAck()
+        self.after_ack = AfterAck("sandbox-after-ack")
         self.app: App = build_app(
             self.settings,
             library=self.library,

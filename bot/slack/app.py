@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from http.client import HTTPException
 from typing import Any, cast
@@ -97,6 +97,28 @@ _add_filter("slack_bolt.App", _QuietTokenNotice)
 _add_filter("slack_bolt.App", _ShortLines)
 _add_filter("slack_bolt.RequestVerification", _ShortLines)
 _add_filter("slack_sdk.web.base_client", _ShortLines)
+
+
+class AfterAck(ThreadPoolExecutor):
+    """An executor for the work after an ack (Bolt's lazy listeners) that a caller can wait
+    for: the sandbox before it shows what a request led to, and the tests before they look."""
+
+    def __init__(self, name: str = "after-ack") -> None:
+        super().__init__(max_workers=4, thread_name_prefix=name)
+        self._pending: list[Future[Any]] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        with self._lock:
+            self._pending.append(future)
+        return future
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every piece of work started so far has finished."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        wait(pending, timeout=timeout)
 
 
 def build_app(

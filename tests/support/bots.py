@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from slack_bolt import App, BoltRequest
 
+from bot.slack.app import AfterAck
 from tests.support.slack import (
     TEAM,
     action_body,
@@ -87,28 +85,6 @@ class Bot:
     def event(self, event: dict[str, Any], *, team: str = TEAM) -> Reply:
         body = event_body(event, team=team)
         return self.post(body, signed_headers(body, json_body=True))
-
-
-class AfterAck(ThreadPoolExecutor):
-    """Bolt's executor for the work after an ack (lazy listeners), which a test can wait
-    for: what the person sees arrives after the ack, through Slack's Web API."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=4, thread_name_prefix="after-ack")
-        self._pending: list[Future[Any]] = []
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = super().submit(fn, *args, **kwargs)
-        with self._lock:
-            self._pending.append(future)
-        return future
-
-    def settle(self, timeout: float = 10.0) -> None:
-        """Wait until every piece of work started so far has finished."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        wait(pending, timeout=timeout)
 
 
 class DispatchedBot(Bot):
