@@ -82,16 +82,19 @@ def clicked(
     answer: NudgeAnswer,
     change: SnoozeFor | SnoozeUntilTomorrow,
     finished: list[str],
+    lag: float,
 ) -> None:
     """Snooze 1 h or Skip today, pressed on the 10:00 nudge."""
     gate.wait()
+    time.sleep(lag)
     answer_nudge(db, WHO, slot=SLOT, answer=answer, exercise=None, now=NOW, change=change)
     finished.append("click")
 
 
-def commanded(db: Database, gate: threading.Barrier, finished: list[str]) -> None:
+def commanded(db: Database, gate: threading.Barrier, finished: list[str], lag: float) -> None:
     """`/psoas hours 14:00-18:00`, at the same moment."""
     gate.wait()
+    time.sleep(lag)
     change_preferences(db, WHO, NEW_HOURS, now=NOW, timezone_of=lambda: "UTC")
     finished.append("command")
 
@@ -128,8 +131,14 @@ def test_a_nudge_answer_and_a_settings_change_at_once_keep_the_schedule_right(
         answer, change = ANSWERS[trial % 2]
         gate = threading.Barrier(2)
         finished: list[str] = []
-        click = threading.Thread(target=clicked, args=(db, gate, answer, change, finished))
-        command = threading.Thread(target=commanded, args=(db, gate, finished))
+        # A lead of up to a few milliseconds, to one side or the other by turns, so both
+        # orders happen on any machine; the jitter varies how the statements interleave.
+        lead = random.uniform(0, 0.004)
+        click_lag, command_lag = (lead, 0.0) if trial % 4 < 2 else (0.0, lead)
+        click = threading.Thread(
+            target=clicked, args=(db, gate, answer, change, finished, click_lag)
+        )
+        command = threading.Thread(target=commanded, args=(db, gate, finished, command_lag))
         shaken(True)
         threads = [click, command]
         for thread in threads:
