@@ -10,6 +10,7 @@ from bot import ids
 from bot.core.content import Exercise, Library
 from bot.core.stats import Stats
 from bot.render.kit import Message, button, context, escape, plain, render_message, section
+from bot.render.stats import working_days
 
 
 def build_weekly_summary(stats: Stats, library: Library) -> Message:
@@ -19,7 +20,7 @@ def build_weekly_summary(stats: Stats, library: Library) -> Message:
     ]
     if stats.current_streak:
         lines.append(
-            f"Your streak is {stats.current_streak} working days (best {stats.best_streak})."
+            f"Your streak is {working_days(stats.current_streak)} (best {stats.best_streak})."
         )
     if favourite:
         lines.append(f"Your favourite: {escape(favourite.title)}.")

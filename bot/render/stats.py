@@ -17,11 +17,15 @@ from bot.render.kit import (
 )
 
 
+def working_days(count: int) -> str:
+    """`1 working day`, `3 working days`."""
+    return f"{count} working day{'s' if count != 1 else ''}"
+
+
 def stats_line(stats: Stats) -> str:
-    streak = f"{stats.current_streak} working day{'s' if stats.current_streak != 1 else ''}"
     return (
         f"Today: {stats.today} · This week: {stats.this_week} · "
-        f"Streak: {streak} (best {stats.best_streak})"
+        f"Streak: {working_days(stats.current_streak)} (best {stats.best_streak})"
     )
 
 
@@ -51,7 +55,7 @@ def build_stats(stats: Stats | None, library: Library) -> Message:
     favourite = library.get(stats.favourite) if stats.favourite else None
     lines = [
         f"*Today:* {stats.today}   *This week:* {stats.this_week}   *All time:* {stats.total}",
-        f"*Streak:* {stats.current_streak} working days   *Best:* {stats.best_streak}",
+        f"*Streak:* {working_days(stats.current_streak)}   *Best:* {stats.best_streak}",
     ]
     if favourite:
         lines.append(f"*Most done:* {escape(favourite.title)}")

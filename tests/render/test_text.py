@@ -121,3 +121,16 @@ def test_the_home_tab_shows_the_saved_value_after_a_choice_that_was_not_saved(
     first, second = control_blocks(before), control_blocks(after)
     assert first.keys() == second.keys() and {"hours", "quiet", "days"} <= first.keys()
     assert all(first[name] != second[name] for name in first)
+
+
+@pytest.mark.parametrize(("streak", "shown"), [(1, "1 working day "), (3, "3 working days")])
+def test_a_streak_reads_as_a_person_would_say_it(library: Library, streak: int, shown: str) -> None:
+    stats = Stats(
+        today=1, this_week=1, total=1, current_streak=streak, best_streak=3, favourite=None
+    )
+    for message in (build_stats(stats, library), build_weekly_summary(stats, library)):
+        assert shown.strip() in message.text
+    assert f"Streak: {shown.strip()}" in build_stats(stats, library).blocks[1]["text"][
+        "text"
+    ].replace("*", "")
+    assert "1 working days" not in build_stats(stats, library).text
