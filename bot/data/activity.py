@@ -29,8 +29,8 @@ from bot.data.models import (
 from bot.data.movement import stats_for_person
 from bot.data.people import (
     Who,
-    ensure_person,
     find_person,
+    person_for,
     reschedule_after_change,
     to_preferences,
     write_preferences,
@@ -80,16 +80,7 @@ def record_completion(
     timezone_of: Callable[[], str],
 ) -> Recorded:
     with db.session() as session:
-        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
-        if person is None:
-            person = ensure_person(
-                session,
-                team_id=who.team_id,
-                user_id=who.user_id,
-                tz=timezone_of(),
-                enterprise_id=who.enterprise_id,
-                org_install=who.org_install,
-            )
+        person = person_for(session, who, timezone_of=timezone_of)
         new = _add_completion(
             session, person, now=now, exercise=exercise, source=source, key=dedupe_key
         )

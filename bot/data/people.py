@@ -117,6 +117,24 @@ def ensure_person(
     return person
 
 
+def person_for(
+    session: Session, who: Who, *, timezone_of: Callable[[], str], lock: bool = False
+) -> Person:
+    """The person's row, created (nudges off, in the time zone `timezone_of` gives) the first
+    time they do anything the bot keeps."""
+    person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=lock)
+    if person is not None:
+        return person
+    return ensure_person(
+        session,
+        team_id=who.team_id,
+        user_id=who.user_id,
+        tz=timezone_of(),
+        enterprise_id=who.enterprise_id,
+        org_install=who.org_install,
+    )
+
+
 def ensure_workspace(
     session: Session, team_id: str, *, enterprise_id: str | None, org_install: bool
 ) -> None:
@@ -255,16 +273,7 @@ def change_preferences(
     tz = timezone_of() if need_tz else None
     dnd = dnd_of() if need_dnd else None
     with db.session() as session:
-        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
-        if person is None:
-            person = ensure_person(
-                session,
-                team_id=who.team_id,
-                user_id=who.user_id,
-                tz=tz or timezone_of(),
-                enterprise_id=who.enterprise_id,
-                org_install=who.org_install,
-            )
+        person = person_for(session, who, timezone_of=lambda: tz or timezone_of(), lock=True)
         return _apply(session, person, change, now, dnd)
 
 

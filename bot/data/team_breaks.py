@@ -23,7 +23,7 @@ from bot.data.database import Database, insert_ignoring_duplicates
 from bot.data.models import Completion, CompletionSource, TeamBreakLog
 from bot.data.models import TeamBreak as TeamBreakRow
 from bot.data.movement import stats_for_person
-from bot.data.people import Who, ensure_person, ensure_workspace, find_person, to_preferences
+from bot.data.people import Who, ensure_workspace, find_person, person_for, to_preferences
 
 TEAM_KEY = "team"
 
@@ -183,16 +183,7 @@ def join_break(
 ) -> Joined:
     """I'm in: one completion for this person and break, however often it is pressed."""
     with db.session() as session:
-        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
-        if person is None:
-            person = ensure_person(
-                session,
-                team_id=who.team_id,
-                user_id=who.user_id,
-                tz=timezone_of(),
-                enterprise_id=who.enterprise_id,
-                org_install=who.org_install,
-            )
+        person = person_for(session, who, timezone_of=timezone_of)
         values = {
             "team_id": who.team_id,
             "user_id": who.user_id,

@@ -12,15 +12,7 @@ from bot.core.changes import Change
 from bot.core.formatting import fmt_days, fmt_local, fmt_minutes, fmt_time
 from bot.core.preferences import Preferences
 from bot.core.presence import UNTIL_CLEARED
-from bot.render.kit import (
-    Message,
-    build_notice,
-    context,
-    escape,
-    plain,
-    render_message,
-    section,
-)
+from bot.render.kit import Message, build_notice, context, escape, plain, render_message, section
 
 STOPPED_REASONS = {
     "account_inactive": "your Slack account is deactivated",

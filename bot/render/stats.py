@@ -6,15 +6,7 @@ from slack_sdk.models.blocks import Block, HeaderBlock, PlainTextObject
 
 from bot.core.content import Library
 from bot.core.stats import Stats
-from bot.render.kit import (
-    Message,
-    build_notice,
-    context,
-    escape,
-    plain,
-    render_message,
-    section,
-)
+from bot.render.kit import Message, build_notice, context, escape, plain, render_message, section
 
 
 def working_days(count: int) -> str:

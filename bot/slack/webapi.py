@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -20,18 +21,29 @@ from bot.slack.context import Services
 log = logging.getLogger(__name__)
 
 
-def lookup_timezone(client: WebClient, user_id: str) -> str:
-    """The person's Slack time zone (users.info), or UTC when Slack cannot tell us."""
+def lookup_user(client: WebClient, user_id: str) -> dict[str, Any]:
+    """The person as users.info shows them; empty when Slack cannot tell us (unreachable:
+    the next `user_change` corrects what we assumed)."""
     try:
-        user = client.users_info(user=user_id).get("user") or {}
+        user = client.users_info(user=user_id).get("user")
     except SlackApiError as exc:
         log.warning("users.info failed: %s", exc.response.get("error"), extra={"user_id": user_id})
-        return "UTC"
-    except OSError as exc:  # Slack unreachable: UTC for now, user_change corrects it later
+        return {}
+    except OSError as exc:
         log.warning("users.info unreachable: %s", type(exc).__name__, extra={"user_id": user_id})
-        return "UTC"
+        return {}
+    return user if isinstance(user, dict) else {}
+
+
+def timezone_of(user: dict[str, Any]) -> str:
+    """A users.info person's time zone, or UTC when it is missing or not one we know."""
     tz = str(user.get("tz") or "UTC")
     return tz if zone_or_utc(tz).key == tz else "UTC"
+
+
+def lookup_timezone(client: WebClient, user_id: str) -> str:
+    """The person's Slack time zone (users.info), or UTC when Slack cannot tell us."""
+    return timezone_of(lookup_user(client, user_id))
 
 
 def lookup_dnd(client: WebClient, user_id: str) -> DndStatus | None:

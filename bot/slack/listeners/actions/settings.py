@@ -7,14 +7,13 @@ from slack_sdk import WebClient
 
 from bot.core.changes import Rejected
 from bot.core.preferences import Preferences
-from bot.data.people import change_preferences, forget, read_preferences
+from bot.data.people import forget, read_preferences
 from bot.render.home import change_from_home
 from bot.render.kit import build_notice
 from bot.slack.context import Payload, services_of, who_from
 from bot.slack.failures import after_ack
 from bot.slack.listeners.events.home import publish_home_for
-from bot.slack.listeners.events.people import Newcomer
-from bot.slack.webapi import lookup_dnd
+from bot.slack.listeners.events.people import change_asking_slack
 
 
 @after_ack
@@ -44,20 +43,10 @@ def change_from_home_tab(
     who = who_from(context, body)
     current = read_preferences(services.db, who) or Preferences()
     wanted = change_from_home(action, current)
-    newcomer = Newcomer(client, who.user_id)
     result = (
         wanted
         if isinstance(wanted, Rejected)
-        else change_preferences(
-            services.db,
-            who,
-            wanted,
-            now=services.clock(),
-            timezone_of=newcomer.timezone,
-            dnd_of=lambda: lookup_dnd(client, who.user_id),
-        )
+        else change_asking_slack(services, who, wanted, client)
     )
-    if not isinstance(result, Rejected):
-        newcomer.keep_presence(services, who)
     notice = f"Not saved: {result.problem}." if isinstance(result, Rejected) else None
     publish_home_for(services, who, client, notice=notice)

@@ -18,7 +18,7 @@ from bot.core.grammar import Command, Export, ForgetMe, ShowStats, ShowStatus, p
 from bot.core.preferences import Preferences
 from bot.core.team import TEAM_COMMANDS, ShowTeam, TeamOff
 from bot.data.movement import read_movement
-from bot.data.people import Who, change_preferences, change_without_slack, read_preferences
+from bot.data.people import Who, change_without_slack, read_preferences
 from bot.data.team_breaks import read_break
 from bot.render.answers import reply_to
 from bot.render.help import build_rejected
@@ -29,8 +29,8 @@ from bot.render.team import TEAM_IN_A_DM, build_team_status
 from bot.slack.context import Payload, Services, services_of, typed_text, who_from
 from bot.slack.failures import after_ack
 from bot.slack.listeners.commands.team import Where, answer_team_later
-from bot.slack.listeners.events.people import Newcomer
-from bot.slack.webapi import lookup_dnd, lookup_timezone, send_export
+from bot.slack.listeners.events.people import change_asking_slack
+from bot.slack.webapi import lookup_timezone, send_export
 
 EXPORT_STARTED = build_notice(
     ":package: Gathering everything I store about you; it arrives as a file in our DM.",
@@ -125,18 +125,7 @@ def answer_later(
 
 
 def change(parsed: Change, text: str, services: Services, who: Who, client: WebClient) -> Message:
-    newcomer = Newcomer(client, who.user_id)
-    result = change_preferences(
-        services.db,
-        who,
-        parsed,
-        now=services.clock(),
-        timezone_of=newcomer.timezone,
-        dnd_of=lambda: lookup_dnd(client, who.user_id),
-    )
-    if isinstance(result, Preferences) and newcomer.keep_presence(services, who):
-        result = read_preferences(services.db, who) or result  # as their status left them
-    return _saved(parsed, text, result, services)
+    return _saved(parsed, text, change_asking_slack(services, who, parsed, client), services)
 
 
 def _saved(

@@ -10,13 +10,22 @@ from typing import Any
 
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot.core.preferences import zone_or_utc
+from bot.core.changes import Change, Rejected
+from bot.core.preferences import Preferences
 from bot.core.presence import PresenceRules, load_presence, read_presence
 from bot.core.schedule import DndStatus
-from bot.data.people import Who, mark_deactivated, record_dnd, record_presence, record_profile
+from bot.data.people import (
+    Who,
+    change_preferences,
+    mark_deactivated,
+    read_preferences,
+    record_dnd,
+    record_presence,
+    record_profile,
+)
 from bot.slack.context import Payload, Services, services_of, who_from
+from bot.slack.webapi import lookup_dnd, lookup_user, timezone_of
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +90,30 @@ class Newcomer:
         self.profile: dict[str, Any] | None = None
 
     def timezone(self) -> str:
-        try:
-            user = self.client.users_info(user=self.user_id).get("user") or {}
-        except SlackApiError as exc:
-            log.warning(
-                "users.info failed: %s", exc.response.get("error"), extra={"user_id": self.user_id}
-            )
-            return "UTC"
-        except OSError as exc:
-            log.warning(
-                "users.info unreachable: %s", type(exc).__name__, extra={"user_id": self.user_id}
-            )
-            return "UTC"
+        user = lookup_user(self.client, self.user_id)
         profile = user.get("profile")
         self.profile = profile if isinstance(profile, dict) else None
-        tz = str(user.get("tz") or "UTC")
-        return tz if zone_or_utc(tz).key == tz else "UTC"
+        return timezone_of(user)
 
     def keep_presence(self, services: Services, who: Who) -> bool:
         """After the newcomer's row exists: what their profile said, if Slack sent it."""
         return self.profile is not None and keep_presence(services, who, self.profile)
+
+
+def change_asking_slack(
+    services: Services, who: Who, change: Change, client: WebClient
+) -> Preferences | Rejected:
+    """A settings change that may need Slack first: a newcomer's time zone (and, from the
+    same users.info, what their status means), and the Do Not Disturb window at opt-in."""
+    newcomer = Newcomer(client, who.user_id)
+    result = change_preferences(
+        services.db,
+        who,
+        change,
+        now=services.clock(),
+        timezone_of=newcomer.timezone,
+        dnd_of=lambda: lookup_dnd(client, who.user_id),
+    )
+    if isinstance(result, Preferences) and newcomer.keep_presence(services, who):
+        return read_preferences(services.db, who) or result  # as their status left them
+    return result
