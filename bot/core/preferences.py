@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = frozenset(range(5))
@@ -34,6 +34,9 @@ class Preferences:
     busy_until: datetime | None = None
     busy_kind: str | None = None
     away_until: datetime | None = None
+    # Not a preference either: how long after each slot this person's nudge goes out, so a
+    # big workspace's nudges are spread at Slack's pace (`schedule.spread_offset`).
+    nudge_offset: timedelta = timedelta(0)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -6,6 +6,11 @@ day keeps every slot exactly once. A slot is skipped in quiet hours and while sn
 inside a Do Not Disturb window it moves to the window's end if that comes before the next
 slot, else it is skipped.
 
+In a workspace too big to be sent at its slot at Slack's pace, each person's nudge starts a
+stable offset after the slot (`spread_offset`): the slot stays the nudge's key, only the send
+time moves, and only while the moved time is before the next slot and the end of the working
+day and not in quiet hours or a snooze (else it goes at the slot, as before).
+
 Meeting-aware nudges use the same rules: while a person is busy (a huddle, a meeting status)
 the busy stretch is one more window, so a slot inside it waits for its end or is skipped; a
 busy stretch with no known end holds its first slot until an event says when it ended. While
@@ -14,6 +19,7 @@ away (vacation, out sick) every slot is skipped, like a snooze, and nothing is c
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +31,24 @@ from bot.core.presence import UNTIL_CLEARED
 CATCH_UP_LIMIT = timedelta(minutes=15)
 # Look this far ahead for the next slot: the longest snooze (14 days) plus a week of off days.
 HORIZON_DAYS = 22
+# A person's spread offset stays under this share of their interval, so it never reaches the
+# next slot (the smallest interval, 15 minutes, allows 10).
+SPREAD_SHARE = 2 / 3
+NO_OFFSET = timedelta(0)
+
+
+def spread_offset(
+    team_id: str, user_id: str, *, window_seconds: float, interval_minutes: int
+) -> timedelta:
+    """How long after each slot this person's nudge starts: a stable fraction (a hash of who
+    they are, the same every hour and on every replica) of their workspace's spread window,
+    the time its people take to be sent at Slack's pace (0 for small workspaces)."""
+    window = min(window_seconds, interval_minutes * 60 * SPREAD_SHARE)
+    if window < 1:
+        return NO_OFFSET
+    digest = hashlib.blake2b(f"{team_id}/{user_id}".encode(), digest_size=8).digest()
+    fraction = int.from_bytes(digest, "big") / 2**64
+    return timedelta(seconds=int(fraction * window))
 
 
 @dataclass(frozen=True)
@@ -155,6 +179,53 @@ def _work_end_after(slot: datetime, prefs: Preferences) -> datetime:
     return _to_instant(day, prefs.work_end, prefs)
 
 
+def _spread_start(
+    prefs: Preferences, slot: datetime, following: datetime | None, work_end: datetime
+) -> datetime:
+    """When a slot's nudge starts: its spread offset after the slot while that is before the
+    next slot and the end of that working day and not blocked, else the slot itself."""
+    offset = prefs.nudge_offset
+    if not offset:
+        return slot
+    start = slot + offset
+    if (following is None or start < following) and start < work_end and not _blocked(prefs, start):
+        return start
+    return slot
+
+
+def _minute_of_day(clock: time) -> int:
+    return clock.hour * 60 + clock.minute
+
+
+def _next_slot_same_day(
+    prefs: Preferences, after: datetime
+) -> tuple[datetime, datetime | None, datetime] | None:
+    """The common case, without laying out whole days: `after` is itself a slot and the next
+    one is the same day, with no clock change in that working day, so it is `after` plus the
+    interval. Returns (that slot, the one after it if the same day, else None, the day's work
+    end), or None when the shortcut does not apply and the general path decides."""
+    zone = prefs.zone
+    local = after.astimezone(zone)
+    if local.second or local.microsecond or local.weekday() not in prefs.work_days:
+        return None
+    start, end = _minute_of_day(prefs.work_start), _minute_of_day(prefs.work_end)
+    minute, step = local.hour * 60 + local.minute, prefs.interval_minutes
+    if minute <= start or (minute - start) % step or minute + step >= end:
+        return None
+    # One offset from work start to work end: no DST change in the day's working window, so
+    # its slots are exactly the wall times start + k * interval, each at that offset.
+    offset, day = local.utcoffset(), local.date()
+    if (
+        datetime.combine(day, prefs.work_start, tzinfo=zone).utcoffset() != offset
+        or datetime.combine(day, prefs.work_end, tzinfo=zone).utcoffset() != offset
+    ):
+        return None
+    interval = timedelta(minutes=step)
+    slot = after + interval
+    following = slot + interval if minute + 2 * step < end else None
+    return slot, following, after + timedelta(minutes=end - minute)
+
+
 def next_nudge(
     prefs: Preferences, *, after: datetime, dnd: Sequence[DndWindow] = ()
 ) -> Nudge | None:
@@ -164,25 +235,45 @@ def next_nudge(
     `UNTIL_CLEARED` until the event that ends the stretch places it again."""
     if not prefs.opted_in or prefs.stopped_reason:
         return None
+    windows = [*dnd, *busy_windows(prefs)]
+    if not prefs.away_at(after):
+        # The common case, proven equal to the general path by a property test.
+        fast = _next_slot_same_day(prefs, after)
+        if fast is not None:
+            slot, following, work_end = fast
+            if not _blocked(prefs, slot):
+                start = _spread_start(prefs, slot, following, work_end)
+                if not any(window.covers(start) for window in windows):
+                    return Nudge(slot, start)
+    return _next_nudge_general(prefs, after=after, windows=windows)
+
+
+def _next_nudge_general(
+    prefs: Preferences, *, after: datetime, windows: Sequence[DndWindow]
+) -> Nudge | None:
+    """`next_nudge` by laying out each day's slots (`windows`: DND and busy stretches)."""
+    if not prefs.opted_in or prefs.stopped_reason:
+        return None
     if prefs.away_at(after):
         assert prefs.away_until is not None
         if prefs.away_until >= UNTIL_CLEARED:
             return None  # until a later event clears the status
         # Every slot until the return is skipped, however far off it is.
         after = prefs.away_until - timedelta(microseconds=1)
-    windows = [*dnd, *busy_windows(prefs)]
     slots = slots_after(prefs, after)
     slot = next(slots, None)
     while slot is not None:
         following = next(slots, None)
         if not _blocked(prefs, slot):
-            send_at = end_of_dnd(slot, windows)
+            work_end = _work_end_after(slot, prefs)
+            start = _spread_start(prefs, slot, following, work_end)
+            send_at = end_of_dnd(start, windows)
             if send_at >= UNTIL_CLEARED:
                 return Nudge(slot, UNTIL_CLEARED)
-            if send_at == slot or (
+            if send_at == start or (
                 # Deferred: still before the next slot, and within that working day.
                 (following is None or send_at < following)
-                and send_at < _work_end_after(slot, prefs)
+                and send_at < work_end
                 and not _blocked(prefs, send_at)
             ):
                 return Nudge(slot, send_at)
