@@ -19,12 +19,14 @@ away (vacation, out sick) every slot is skipped, like a snooze, and nothing is c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import overload
 
-from bot.core.preferences import Preferences
+from bot.core.preferences import Preferences, zone_or_utc
 from bot.core.presence import UNTIL_CLEARED
 
 # After downtime, a missed slot is still sent if it is under this old; older ones are dropped.
@@ -197,33 +199,58 @@ def _minute_of_day(clock: time) -> int:
     return clock.hour * 60 + clock.minute
 
 
-def _next_slot_same_day(
+@functools.lru_cache(maxsize=4096)  # people due together share a few zones, days and hours
+def _steady_offset(tz: str, day: date, start: time, end: time) -> timedelta | None:
+    """The zone's UTC offset over `day`'s working window, None if it changes within it."""
+    zone = zone_or_utc(tz)
+    offset = datetime.combine(day, start, tzinfo=zone).utcoffset()
+    return offset if datetime.combine(day, end, tzinfo=zone).utcoffset() == offset else None
+
+
+def _covered(instant: datetime, windows: Sequence[DndWindow]) -> bool:
+    if isinstance(windows, DailyWindows):
+        return windows.covers(instant)
+    return any(window.covers(instant) for window in windows)
+
+
+def _next_slot_fast(
     prefs: Preferences, after: datetime
 ) -> tuple[datetime, datetime | None, datetime] | None:
-    """The common case, without laying out whole days: `after` is itself a slot and the next
-    one is the same day, with no clock change in that working day, so it is `after` plus the
-    interval. Returns (that slot, the one after it if the same day, else None, the day's work
-    end), or None when the shortcut does not apply and the general path decides."""
-    zone = prefs.zone
-    local = after.astimezone(zone)
+    """The common case, without laying out whole days: `after` is itself a slot, so the next
+    one is `after` plus the interval, or after the day's last slot the first of the next
+    working day, on days with no clock change in the working window. Returns (that slot,
+    the one after it if the same day, else None, that day's work end), or None when the
+    shortcut does not apply and the general path decides."""
+    local = after.astimezone(prefs.zone)
     if local.second or local.microsecond or local.weekday() not in prefs.work_days:
         return None
     start, end = _minute_of_day(prefs.work_start), _minute_of_day(prefs.work_end)
     minute, step = local.hour * 60 + local.minute, prefs.interval_minutes
-    if minute <= start or (minute - start) % step or minute + step >= end:
+    if minute <= start or (minute - start) % step:
         return None
     # One offset from work start to work end: no DST change in the day's working window, so
     # its slots are exactly the wall times start + k * interval, each at that offset.
-    offset, day = local.utcoffset(), local.date()
-    if (
-        datetime.combine(day, prefs.work_start, tzinfo=zone).utcoffset() != offset
-        or datetime.combine(day, prefs.work_end, tzinfo=zone).utcoffset() != offset
-    ):
+    day = local.date()
+    if _steady_offset(prefs.tz, day, prefs.work_start, prefs.work_end) != local.utcoffset():
         return None
     interval = timedelta(minutes=step)
-    slot = after + interval
-    following = slot + interval if minute + 2 * step < end else None
-    return slot, following, after + timedelta(minutes=end - minute)
+    if minute + step < end:
+        slot = after + interval
+        following = slot + interval if minute + 2 * step < end else None
+        return slot, following, after + timedelta(minutes=end - minute)
+    # The day's last slot: the next is the first one of the next working day.
+    first = start + step
+    if first >= end:
+        return None
+    ahead = next(d for d in range(1, 8) if (day.weekday() + d) % 7 in prefs.work_days)
+    following_day = day + timedelta(days=ahead)
+    offset = _steady_offset(prefs.tz, following_day, prefs.work_start, prefs.work_end)
+    if offset is None:
+        return None
+    midnight = datetime.combine(following_day, time(0), tzinfo=UTC) - offset  # wall 00:00
+    slot = midnight + timedelta(minutes=first)
+    following = slot + interval if first + step < end else None
+    return slot, following, midnight + timedelta(minutes=end)
 
 
 def next_nudge(
@@ -235,17 +262,17 @@ def next_nudge(
     `UNTIL_CLEARED` until the event that ends the stretch places it again."""
     if not prefs.opted_in or prefs.stopped_reason:
         return None
-    windows = [*dnd, *busy_windows(prefs)]
+    busy = busy_windows(prefs)
     if not prefs.away_at(after):
         # The common case, proven equal to the general path by a property test.
-        fast = _next_slot_same_day(prefs, after)
+        fast = _next_slot_fast(prefs, after)
         if fast is not None:
             slot, following, work_end = fast
             if not _blocked(prefs, slot):
                 start = _spread_start(prefs, slot, following, work_end)
-                if not any(window.covers(start) for window in windows):
+                if not _covered(start, dnd) and not _covered(start, busy):
                     return Nudge(slot, start)
-    return _next_nudge_general(prefs, after=after, windows=windows)
+    return _next_nudge_general(prefs, after=after, windows=[*dnd, *busy])
 
 
 def _next_nudge_general(
@@ -326,20 +353,53 @@ def summary_time(
 DAY = timedelta(days=1)
 
 
+class DailyWindows(Sequence[DndWindow]):
+    """A daily window repeated `days` times from a first one; each window is made only when
+    asked for, and `covers` answers without making any (a claim asks it of every due row)."""
+
+    __slots__ = ("days", "first_end", "first_start")
+
+    def __init__(self, first_start: datetime, first_end: datetime, days: int) -> None:
+        self.first_start, self.first_end, self.days = first_start, first_end, days
+
+    def __len__(self) -> int:
+        return self.days
+
+    @overload
+    def __getitem__(self, index: int) -> DndWindow: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[DndWindow]: ...
+    def __getitem__(self, index: int | slice) -> DndWindow | Sequence[DndWindow]:
+        if isinstance(index, slice):
+            return [self[k] for k in range(*index.indices(self.days))]
+        if index < 0:
+            index += self.days
+        if not 0 <= index < self.days:
+            raise IndexError(index)
+        return DndWindow(self.first_start + index * DAY, self.first_end + index * DAY)
+
+    def covers(self, instant: datetime) -> bool:
+        """Whether any of the windows covers `instant`: only the last one starting at or
+        before it can (the ends grow with the starts)."""
+        if not self.days or instant < self.first_start:
+            return False
+        latest = min((instant - self.first_start) // DAY, self.days - 1)
+        return instant < self.first_end + latest * DAY
+
+
 def dnd_windows(
     *, start: datetime | None, end: datetime | None, now: datetime, days: int = HORIZON_DAYS
-) -> list[DndWindow]:
+) -> DailyWindows:
     """Slack's scheduled DND as windows: the daily schedule repeated from its next known
     occurrence (Slack reports only the next one)."""
-    windows: list[DndWindow] = []
-    if start is not None and end is not None and end > start:
-        # Step back to the occurrence around `now`, then lay the daily schedule forward.
-        shift = max(0, (now - end) // DAY + 1) if end <= now else 0
-        first_start, first_end = start + shift * DAY, end + shift * DAY
-        if first_start - DAY < now < first_end - DAY:
-            first_start, first_end = first_start - DAY, first_end - DAY
-        windows += [DndWindow(first_start + k * DAY, first_end + k * DAY) for k in range(days)]
-    return windows
+    if start is None or end is None or end <= start:
+        return DailyWindows(now, now, 0)
+    # Step back to the occurrence around `now`, then lay the daily schedule forward.
+    shift = max(0, (now - end) // DAY + 1) if end <= now else 0
+    first_start, first_end = start + shift * DAY, end + shift * DAY
+    if first_start - DAY < now < first_end - DAY:
+        first_start, first_end = first_start - DAY, first_end - DAY
+    return DailyWindows(first_start, first_end, days)
 
 
 def still_wanted(prefs: Preferences, nudge: Nudge) -> bool:

@@ -108,6 +108,10 @@ class Workspace(Base):
     # Single-workspace mode: a fingerprint of the token Slack refused, so the same token is
     # not tried again on every pass, and a new one is tried at once.
     refused_token: Mapped[str | None] = mapped_column(String(64))
+    # The window its nudges are spread over inside each slot: the time its opted-in people
+    # take to be sent at Slack's pace (0 for a small workspace), and when it was counted.
+    nudge_spread_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    spread_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)

@@ -7,18 +7,26 @@ needs (users.info, dnd.info) come in as callables, made before the row is locked
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from bot.core.changes import Change, Rejected, SetMeetings, TurnOn, apply_change
 from bot.core.preferences import Preferences, days_to_mask, mask_to_days, zone_or_utc
 from bot.core.presence import Presence
-from bot.core.schedule import DndStatus, DndWindow, dnd_windows, next_nudge, next_summary
+from bot.core.schedule import (
+    NO_OFFSET,
+    DndStatus,
+    DndWindow,
+    dnd_windows,
+    next_nudge,
+    next_summary,
+    spread_offset,
+)
 from bot.data.database import Database, insert_ignoring_duplicates
 from bot.data.models import NudgeLog, Person, Workspace
 from bot.data.presence import end_away, keep_away
@@ -36,9 +44,10 @@ class Who:
     org_install: bool = False
 
 
-def to_preferences(person: Person | Row[Any]) -> Preferences:
+def to_preferences(person: Person | Row[Any], *, offset: timedelta = NO_OFFSET) -> Preferences:
     """A person's preferences from their row, or from a row of some of its columns (a
-    claim reads only what it needs: without the meeting-aware columns, none of that state)."""
+    claim reads only what it needs: without the meeting-aware columns, none of that state);
+    `offset`: their nudges' spread offset inside each slot (`offset_of`)."""
     return Preferences(
         opted_in=person.opted_in,
         tz=person.tz,
@@ -56,7 +65,25 @@ def to_preferences(person: Person | Row[Any]) -> Preferences:
         busy_until=getattr(person, "busy_until", None),
         busy_kind=getattr(person, "busy_kind", None),
         away_until=getattr(person, "away_until", None),
+        nudge_offset=offset,
     )
+
+
+def offset_of(person: Person | Row[Any], spread_seconds: float) -> timedelta:
+    """The person's spread offset in a workspace whose window is `spread_seconds`."""
+    return spread_offset(
+        person.team_id,
+        person.user_id,
+        window_seconds=spread_seconds,
+        interval_minutes=person.interval_minutes,
+    )
+
+
+def workspace_offset(session: Session | None, person: Person) -> timedelta:
+    """The person's spread offset, from their workspace's window as stored now: the same one
+    a claim works out, so `status` and the nudge agree."""
+    workspace = session.get(Workspace, person.team_id) if session is not None else None
+    return offset_of(person, workspace.nudge_spread_seconds if workspace else 0)
 
 
 def write_preferences(person: Person, prefs: Preferences) -> None:
@@ -170,7 +197,7 @@ def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def dnd_windows_of(person: Person | Row[Any], now: datetime) -> list[DndWindow]:
+def dnd_windows_of(person: Person | Row[Any], now: datetime) -> Sequence[DndWindow]:
     return dnd_windows(
         start=person.dnd_start,
         end=person.dnd_end,
@@ -180,7 +207,7 @@ def dnd_windows_of(person: Person | Row[Any], now: datetime) -> list[DndWindow]:
 
 def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
     """Set the person's next nudge: the first one whose slot comes strictly after `after`."""
-    prefs = to_preferences(person)
+    prefs = to_preferences(person, offset=workspace_offset(object_session(person), person))
     nudge = next_nudge(prefs, after=after, dnd=dnd_windows_of(person, now))
     person.next_slot_at = nudge.slot if nudge else None
     person.next_nudge_at = nudge.send_at if nudge else None
@@ -211,7 +238,8 @@ def read_preferences(db: Database, who: Who) -> Preferences | None:
         paused = (
             workspace.inactive_reason or "inactive" if workspace and not workspace.active else None
         )
-        return replace(to_preferences(person), workspace_paused=paused)
+        offset = offset_of(person, workspace.nudge_spread_seconds if workspace else 0)
+        return replace(to_preferences(person, offset=offset), workspace_paused=paused)
 
 
 def _needs_slack(person: Person | None, change: Change) -> tuple[bool, bool]:
@@ -237,7 +265,7 @@ def _apply(
         update_dnd(person, dnd, now=now)
     else:
         reschedule_after_change(person, now=now)
-    return to_preferences(person)
+    return to_preferences(person, offset=workspace_offset(session, person))
 
 
 def change_without_slack(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.core.changes import MAX_INTERVAL_MINUTES
+from bot.core.schedule import SPREAD_SHARE
 from bot.data.database import Database, insert_ignoring_duplicates
-from bot.data.models import NudgeLog, Workspace
+from bot.data.models import NudgeLog, Person, Workspace
 
 # What a workspace that nudges again looks like.
 ACTIVE = {"active": True, "inactive_reason": None, "inactive_since": None, "refused_token": None}
@@ -109,3 +111,63 @@ def _forget(session: Session, team_ids: list[str]) -> list[str]:
         delete(Workspace).where(Workspace.team_id.in_(team_ids)).returning(Workspace.team_id)
     ).all()
     return list(deleted)
+
+
+# How often a workspace's spread window is counted again: head counts move slowly, and a
+# count of a big workspace's people is the one costly part, so never on every pass.
+SPREAD_REFRESH = timedelta(hours=1)
+# What the sender really sends per second of its rate: it keeps 10% headroom.
+SENDER_SHARE = 0.9
+# The window never needs to be wider than the longest interval allows (`spread_offset`
+# caps each person's share of it by their own interval).
+MAX_SPREAD_SECONDS = int(MAX_INTERVAL_MINUTES * 60 * SPREAD_SHARE)
+
+
+def spread_seconds(people: int, *, rate_per_second: float) -> int:
+    """The time `people` nudges take at a workspace's rate: the window a slot's nudges are
+    spread over. Under a second (a small workspace) it is 0: nudges go at the slot."""
+    seconds = int(people / (rate_per_second * SENDER_SHARE))
+    return min(seconds, MAX_SPREAD_SECONDS) if seconds >= 1 else 0
+
+
+def refresh_spreads(
+    db: Database, *, rate_per_second: float, now: datetime, every: timedelta = SPREAD_REFRESH
+) -> int:
+    """Count again the spread window of each workspace last counted over `every` ago (or
+    never): one grouped count of their opted-in people, then one update per workspace whose
+    window changed. Called by each pass; does nothing most minutes. Returns the number of
+    workspaces counted.
+
+    People already scheduled keep their send time; the new window applies from their next
+    nudge on. Offsets are a fixed fraction of the window, so their order does not change."""
+    with db.session(fail_fast=False) as session:
+        stale = session.execute(
+            select(Workspace.team_id, Workspace.nudge_spread_seconds).where(
+                Workspace.active.is_(True),
+                or_(
+                    Workspace.spread_refreshed_at.is_(None),
+                    Workspace.spread_refreshed_at <= now - every,
+                ),
+            )
+        ).all()
+        if not stale:
+            return 0
+        teams = [team for team, _ in stale]
+        counts = dict(
+            session.execute(
+                select(Person.team_id, func.count())
+                .where(
+                    Person.team_id.in_(teams),
+                    Person.opted_in.is_(True),
+                    Person.stopped_reason.is_(None),
+                )
+                .group_by(Person.team_id)
+            ).all()
+        )
+        for team, current in stale:
+            window = spread_seconds(counts.get(team, 0), rate_per_second=rate_per_second)
+            values: dict[str, object] = {"spread_refreshed_at": now}
+            if window != current:
+                values["nudge_spread_seconds"] = window
+            session.execute(update(Workspace).where(Workspace.team_id == team).values(**values))
+        return len(stale)

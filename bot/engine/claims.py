@@ -15,18 +15,27 @@ come after, in `tick`.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, select, text, update
+from sqlalchemy import Row, Select, Table, bindparam, func, select, text, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot.core.schedule import CATCH_UP_LIMIT, Nudge, catch_up, next_summary, summary_time
+from bot.core.schedule import (
+    CATCH_UP_LIMIT,
+    NO_OFFSET,
+    Nudge,
+    catch_up,
+    next_summary,
+    summary_time,
+)
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
-from bot.data.people import dnd_windows_of, find_person, to_preferences
+from bot.data.people import dnd_windows_of, find_person, offset_of, to_preferences
 from bot.engine.sender import Outcome
 
 log = logging.getLogger(__name__)
@@ -232,38 +241,91 @@ DUE_COLUMNS = (
     Person.next_nudge_at,
     Person.dnd_start,
     Person.dnd_end,
+    # The workspace's spread window: with the person's ids, their offset inside the slot.
+    Workspace.nudge_spread_seconds,
 )
 
 
 def _schedule_due(row: Row[*tuple[Any, ...]], now: datetime) -> tuple[Nudge | None, Nudge | None]:
     """For one due row: the nudge to send now (None if too late), and the one after it."""
-    prefs = replace(to_preferences(row), next_nudge_at=None)
+    spread = row.nudge_spread_seconds
+    prefs = to_preferences(row, offset=offset_of(row, spread) if spread else NO_OFFSET)
     dnd = dnd_windows_of(row, now)
     return catch_up(prefs, Nudge(row.next_slot_at, row.next_nudge_at), now=now, dnd=dnd)
 
 
-def claim_due(
-    db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
-) -> tuple[list[Claimed], int, int]:
-    """Claim everyone due at `now`: (claims, number due, number missed as too late).
+def _due_fairly(db: Database, *, now: datetime, batch: int, cap: int) -> Select[*tuple[Any, ...]]:
+    """Who is due at `now`, at most `cap` per workspace (each one's earliest), earliest
+    first: one workspace's backlog leaves room for the others'. Ranked in a subquery, since
+    PostgreSQL locks no rows of a windowed query; a row another pass holds is skipped after
+    ranking, so that workspace gets fewer here (the other pass has them)."""
+    ranked = (
+        select(
+            Person.team_id,
+            Person.user_id,
+            func.row_number()
+            .over(partition_by=Person.team_id, order_by=(Person.next_nudge_at, Person.user_id))
+            .label("rank"),
+        )
+        .join(Workspace, Workspace.team_id == Person.team_id)
+        .where(Person.next_nudge_at <= now, Workspace.active.is_(True))
+        .subquery()
+    )
+    picked = select(ranked.c.team_id, ranked.c.user_id).where(ranked.c.rank <= cap)
+    query = select(*DUE_COLUMNS).where(tuple_(Person.team_id, Person.user_id).in_(picked))
+    return _due(db, query, Person.next_nudge_at, now=now, batch=batch)
 
-    A handful of statements whatever the batch size: one SELECT of the due rows (indexed),
-    one executemany UPDATE of their next nudge, one INSERT of the claims.
+
+def _over_cap(rows: Sequence[Row[*tuple[Any, ...]]], cap: int) -> bool:
+    return any(count > cap for count in Counter(row.team_id for row in rows).values())
+
+
+def _count_due(session: Session, now: datetime) -> int:
+    """Everyone due at `now` in active workspaces, whoever holds their rows."""
+    query = (
+        select(func.count())
+        .select_from(Person)
+        .join(Workspace, Workspace.team_id == Person.team_id)
+        .where(Person.next_nudge_at <= now, Workspace.active.is_(True))
+    )
+    return int(session.scalar(query) or 0)
+
+
+def claim_due(
+    db: Database,
+    *,
+    now: datetime,
+    worker: str,
+    batch: int = CLAIM_BATCH,
+    per_workspace: int | None = None,
+) -> tuple[list[Claimed], int, int]:
+    """Claim who is due at `now`, earliest first: (claims, number due, number missed as too
+    late). At most `batch` people, and at most `per_workspace` of any one workspace, so a
+    big workspace's backlog never holds back the others'.
+
+    Call it again with the same `now` until it claims nothing: each call takes the next
+    earliest (those claimed are rescheduled past `now`), and on PostgreSQL replicas calling
+    at once split the work. "Number due" is everyone due at `now` when the call began, this
+    call's people included (so the first call of a pass gives the pass's figure); counted
+    only when the call could not take them all, else it is what the call read.
+
+    A handful of statements whatever the batch size: one SELECT of the due rows (indexed;
+    a second, ranked one when a workspace has more than its share), a COUNT when some are
+    left, one UPDATE of their next nudge, one INSERT of the claims.
     """
     with _pass_session(db, heavy=True) as session:
         due = session.execute(
             _due(db, select(*DUE_COLUMNS), Person.next_nudge_at, now=now, batch=batch)
         ).all()
-        # Everything after (team, user) decides the schedule, and the people due together
-        # mostly share it (one zone, default hours): work it out once per distinct row.
-        schedules: dict[tuple[Any, ...], tuple[Nudge | None, Nudge | None]] = {}
+        capped = per_workspace is not None and _over_cap(due, per_workspace)
+        if capped:
+            assert per_workspace is not None
+            due = session.execute(_due_fairly(db, now=now, batch=batch, cap=per_workspace)).all()
+        waiting = _count_due(session, now) if capped or len(due) >= batch else len(due)
         updates: list[dict[str, object]] = []
         claims: list[dict[str, object]] = []
         for row in due:
-            key: tuple[Any, ...] = tuple(row[2:])
-            if key not in schedules:
-                schedules[key] = _schedule_due(row, now)
-            nudge, upcoming = schedules[key]
+            nudge, upcoming = _schedule_due(row, now)
             updates.append(
                 {
                     "b_team": row.team_id,
@@ -291,7 +353,7 @@ def claim_due(
                 session.execute(_RESCHEDULE, updates)  # one executemany
             inserted = _insert_claims(session, claims)
     claimed = [Claimed(r.id, r.team_id, r.user_id, r.slot_at) for r in inserted]
-    return claimed, len(due), len(due) - len(claims)
+    return claimed, waiting, len(due) - len(claims)
 
 
 def claim_summaries(
