@@ -23,6 +23,7 @@ from bot.data.activity import read_stats
 from bot.data.database import ENGINE_WORK_SECONDS, Database
 from bot.data.models import LogKind
 from bot.data.people import Who
+from bot.data.workspaces import refresh_spreads
 from bot.engine.claims import (
     CLAIM_LEASE,
     Claimed,
@@ -151,6 +152,7 @@ def run_tick(
     retried, too_late = claim_released(db, now=now, worker=me)
     report.abandoned += too_late
     summaries = claim_summaries(db, now=now, worker=me)
+    refresh_spreads(db, rate_per_second=sender.rate_per_second, now=now)  # at most hourly
     claims, report.due, report.missed = claim_due(db, now=now, worker=me)
     report.resent, report.claimed, report.summaries = len(resend), len(claims), len(summaries)
     report.retried = len(retried)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock, PlainTextObject
 
@@ -87,6 +87,13 @@ def next_nudge_line(prefs: Preferences, now: datetime) -> str:
         if next_at is not None and prefs.busy_until is not None and next_at <= prefs.busy_until:
             ending = "the huddle ends" if huddle else "your meeting ends"
             return f"Next nudge: {when}, when {ending} ({what})"
+    if next_at is not None and prefs.nudge_offset >= timedelta(minutes=1):
+        # The real send time, a few minutes past the slot: say why, so it is not a surprise.
+        return (
+            f"Next nudge: {when} (your workspace is big, so its nudges go out over a few "
+            f"minutes after each slot at Slack's pace; yours come "
+            f"{fmt_minutes(prefs.nudge_offset // timedelta(minutes=1))} in)"
+        )
     return f"Next nudge: {when}"
 
 
