@@ -3,6 +3,7 @@ offset inside a slot: the shortcut always agrees with laying out whole days. Pur
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 from hypothesis import given, settings
@@ -72,9 +73,7 @@ def test_the_shortcut_places_every_nudge_where_whole_days_do(
 ) -> None:
     now = base + timedelta(hours=hours)
     if snooze_minutes is not None:
-        prefs = Preferences(
-            **{**prefs.__dict__, "snoozed_until": now + timedelta(minutes=snooze_minutes)}
-        )
+        prefs = replace(prefs, snoozed_until=now + timedelta(minutes=snooze_minutes))
     # From a real slot (where the shortcut applies), or from just after one (where it must not).
     slots = list(zip(range(nth + 1), slots_after(prefs, now), strict=False))
     after = slots[-1][1] if slots else now
