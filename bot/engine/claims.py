@@ -242,18 +242,44 @@ def _schedule_due(row: Row[*tuple[Any, ...]], now: datetime) -> tuple[Nudge | No
     return catch_up(prefs, Nudge(row.next_slot_at, row.next_nudge_at), now=now, dnd=dnd)
 
 
+def _per_workspace(query: Select[*Columns], *, now: datetime, cap: int) -> Select[*Columns]:
+    """At most `cap` of each workspace's due people, its earliest (a minimal version: the
+    window runs in a subquery, as FOR UPDATE may not share a level with it)."""
+    ranked = (
+        select(
+            Person.team_id,
+            Person.user_id,
+            func.row_number()
+            .over(partition_by=Person.team_id, order_by=Person.next_nudge_at)
+            .label("rank"),
+        )
+        .where(Person.next_nudge_at <= now)
+        .subquery()
+    )
+    return query.join(
+        ranked, (ranked.c.team_id == Person.team_id) & (ranked.c.user_id == Person.user_id)
+    ).where(ranked.c.rank <= cap)
+
+
 def claim_due(
-    db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
+    db: Database,
+    *,
+    now: datetime,
+    worker: str,
+    batch: int = CLAIM_BATCH,
+    per_workspace: int | None = None,
 ) -> tuple[list[Claimed], int, int]:
     """Claim everyone due at `now`: (claims, number due, number missed as too late).
+    `per_workspace`: at most that many of one workspace's due people in this claim.
 
     A handful of statements whatever the batch size: one SELECT of the due rows (indexed),
     one executemany UPDATE of their next nudge, one INSERT of the claims.
     """
     with _pass_session(db, heavy=True) as session:
-        due = session.execute(
-            _due(db, select(*DUE_COLUMNS), Person.next_nudge_at, now=now, batch=batch)
-        ).all()
+        query = select(*DUE_COLUMNS)
+        if per_workspace is not None:
+            query = _per_workspace(query, now=now, cap=per_workspace)
+        due = session.execute(_due(db, query, Person.next_nudge_at, now=now, batch=batch)).all()
         # Everything after (team, user) decides the schedule, and the people due together
         # mostly share it (one zone, default hours): work it out once per distinct row.
         schedules: dict[tuple[Any, ...], tuple[Nudge | None, Nudge | None]] = {}

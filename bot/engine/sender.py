@@ -177,6 +177,29 @@ class RateLimiter:
             self._next_free = max(self._next_free, self._paused_until)
 
 
+class TokensOnce:
+    """A workspace's token looked up once (per pass), however many DMs go to it; a lookup
+    that fails is not remembered, so the next DM asks again."""
+
+    def __init__(self, lookup: Callable[[str], str | None]) -> None:
+        self._lookup = lookup
+        self._tokens: dict[str, str | None] = {}
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._lock = threading.Lock()
+
+    def __call__(self, team_id: str) -> str | None:
+        try:
+            return self._tokens[team_id]
+        except KeyError:
+            pass
+        with self._lock:
+            team_lock = self._locks[team_id]
+        with team_lock:  # a lane's workers wait for the one lookup
+            if team_id not in self._tokens:
+                self._tokens[team_id] = self._lookup(team_id)
+            return self._tokens[team_id]
+
+
 @dataclass
 class SenderStats:
     rate_limit_waits: int = 0
@@ -241,11 +264,15 @@ class Sender:
         items: Iterable[Outgoing],
         on_outcome: Callable[[Outcome], None],
         still_mine: Callable[[Outgoing], bool] = lambda _item: True,
+        *,
+        token_for: Callable[[str], str | None] | None = None,
     ) -> list[Outcome]:
         """Send every item, workspaces in parallel; `on_outcome` records each as it lands.
 
         `still_mine(item)` is asked just before each send: an item another process has
-        taken over meanwhile is skipped, so it is never sent by both."""
+        taken over meanwhile is skipped, so it is never sent by both. `token_for` replaces
+        the sender's own lookup (a pass passes one that asks once per workspace)."""
+        token_for = token_for or TokensOnce(self.token_for)
         lanes: dict[str, deque[Outgoing]] = defaultdict(deque)
         for item in items:
             lanes[item.team_id].append(item)
@@ -264,7 +291,7 @@ class Sender:
                 try:
                     if not still_mine(item):
                         continue
-                    outcome = self.send_one(item)
+                    outcome = self.send_one(item, token_for=token_for)
                 except Exception as exc:  # one bad item must not stop the rest
                     log.exception("sending a nudge failed", extra=_ids(item))
                     outcome = Outcome(
@@ -332,8 +359,10 @@ class Sender:
                     extra=_ids(item))  # fmt: skip
         return Outcome(item.key, item.team_id, item.user_id, "unverified", reason)
 
-    def send_one(self, item: Outgoing) -> Outcome:
-        token = self.token_for(item.team_id)
+    def send_one(
+        self, item: Outgoing, *, token_for: Callable[[str], str | None] | None = None
+    ) -> Outcome:
+        token = (token_for or self.token_for)(item.team_id)
         if not token:
             return Outcome(item.key, item.team_id, item.user_id, "workspace", "no_token")
         client = self._client(token)
