@@ -22,7 +22,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, text, update
 
 from bot.data.database import ENGINE_WORK_SECONDS, Database
 from bot.data.models import LogStatus, NudgeLog
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # How long a confirmed claim may wait for its send before it is confirmed again: a small part
 # of the lease (2 min by default), so no other process can have taken it over meanwhile.
 CONFIRM_SECONDS = 15.0
+# The most claims one statement confirms (bind parameters have limits).
+CONFIRM_AT_ONCE = 1000
 # Outcomes written together: at most this many wait, and the oldest no longer than this.
 RECORD_BATCH = 50
 RECORD_SECONDS = 0.25
@@ -73,8 +75,11 @@ class _Lane:
 class ClaimConfirmations:
     """`still_mine` for `Sender.send_all`, one UPDATE per chunk of a lane instead of per DM.
 
-    Items are added lane by lane in the order the sender takes them; asked about one, it
-    renews that one and the next `chunk - 1` of its lane in one statement."""
+    `add` takes a round's items lane by lane in the order the sender takes them, and
+    confirms every lane's first chunk at once (a few statements, not one per lane all at
+    the start); asked about an item whose confirmation is missing or old, it renews that one
+    and the next `chunk - 1` of its lane in one statement. `gate` bounds how many of these
+    statements run at once (the pool has only so many connections)."""
 
     def __init__(
         self,
@@ -83,6 +88,7 @@ class ClaimConfirmations:
         worker: str,
         clock: Callable[[], datetime],
         chunk: int,
+        gate: threading.Semaphore | None = None,
         valid_seconds: float = CONFIRM_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -90,32 +96,52 @@ class ClaimConfirmations:
         self.worker = worker
         self.clock = clock
         self.chunk = max(1, chunk)
+        self.gate = gate or threading.Semaphore(1)
         self.valid_seconds = valid_seconds
         self._monotonic = monotonic
         self._lanes: dict[str, _Lane] = {}
         self.statements = 0
 
+    def _confirm(self, keys: Sequence[int]) -> tuple[float, set[int]]:
+        """(when the confirmation counts from: before the UPDATE, the keys still held)."""
+        with self.gate:
+            asked = self._monotonic()
+            mine = confirm_claims(self.db, keys, worker=self.worker, at=self.clock())
+            self.statements += 1
+        return asked, mine
+
     def add(self, items: Iterable[Outgoing]) -> None:
         """Before sending: the items in the order each lane sends them."""
+        added: list[_Lane] = []
         for item in items:
-            lane = self._lanes.setdefault(item.team_id, _Lane())
+            lane = self._lanes.get(item.team_id)
+            if lane is None:
+                lane = self._lanes[item.team_id] = _Lane()
+            if not lane.keys:
+                added.append(lane)
             lane.position[item.key] = len(lane.keys)
             lane.keys.append(item.key)
+        first = [key for lane in added for key in lane.keys[: self.chunk]]
+        for start in range(0, len(first), CONFIRM_AT_ONCE):
+            keys = first[start : start + CONFIRM_AT_ONCE]
+            asked, mine = self._confirm(keys)
+            for lane in added:  # a lane whose key was not returned asks again when sending
+                lane.confirmed.update(
+                    (key, asked) for key in lane.keys[: self.chunk] if key in mine
+                )
 
     def __call__(self, item: Outgoing) -> bool:
         lane = self._lanes.get(item.team_id)
         if lane is None or item.key not in lane.position:
-            lane = self._lanes.setdefault(item.team_id, _Lane())
             self.add([item])
+            lane = self._lanes[item.team_id]
         with lane.lock:  # one lane's workers wait for its one statement
             when = lane.confirmed.get(item.key)
             if when is not None and self._monotonic() - when < self.valid_seconds:
                 return True
             start = lane.position[item.key]
             keys = lane.keys[start : start + self.chunk]
-            asked = self._monotonic()  # the confirmation counts from before the UPDATE
-            mine = confirm_claims(self.db, keys, worker=self.worker, at=self.clock())
-            self.statements += 1
+            asked, mine = self._confirm(keys)
             for key in keys:
                 if key in mine:
                     lane.confirmed[key] = asked
@@ -232,19 +258,44 @@ class OutcomeBook:
             log.error("%d sent nudges could not be recorded; a later pass checks them", left)
 
 
+# PostgreSQL: one statement and one round trip for the whole batch, the columns as
+# comma-joined text (Slack's channel ids and timestamps hold no comma), as claims does.
+_PG_RECORD_SENT = text(
+    """
+    UPDATE nudge_log AS n
+    SET status = 'sent', finished_at = :now,
+        channel = NULLIF(raw.channel, ''), message_ts = NULLIF(raw.ts, '')
+    FROM unnest(string_to_array(:ids, ','), string_to_array(:channels, ','),
+                string_to_array(:stamps, ',')) AS raw(id, channel, ts)
+    WHERE n.id = raw.id::bigint
+    """
+)
+
+
 def record_sent(db: Database, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-    """Complete these log rows as sent: one statement (an executemany), one commit."""
-    table = cast(Table, NudgeLog.__table__)
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            status=LogStatus.SENT,
-            finished_at=now,
-            channel=bindparam("b_channel"),
-            message_ts=bindparam("b_ts"),
-        )
-    )
-    rows = [{"b_id": o.key, "b_channel": o.channel, "b_ts": o.ts} for o in outcomes]
+    """Complete these log rows as sent: one statement, one commit."""
     with db.session(ENGINE_WORK_SECONDS, fail_fast=False) as session:
-        session.execute(statement, rows)
+        if db.dialect == "postgresql":
+            session.execute(
+                _PG_RECORD_SENT,
+                {
+                    "now": now,
+                    "ids": ",".join(str(o.key) for o in outcomes),
+                    "channels": ",".join(o.channel or "" for o in outcomes),
+                    "stamps": ",".join(o.ts or "" for o in outcomes),
+                },
+            )
+            return
+        table = cast(Table, NudgeLog.__table__)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                status=LogStatus.SENT,
+                finished_at=now,
+                channel=bindparam("b_channel"),
+                message_ts=bindparam("b_ts"),
+            )
+        )
+        rows = [{"b_id": o.key, "b_channel": o.channel, "b_ts": o.ts} for o in outcomes]
+        session.execute(statement, rows)  # one executemany

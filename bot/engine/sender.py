@@ -181,8 +181,12 @@ class TokensOnce:
     """A workspace's token looked up once (per pass), however many DMs go to it; a lookup
     that fails is not remembered, so the next DM asks again."""
 
-    def __init__(self, lookup: Callable[[str], str | None]) -> None:
+    def __init__(
+        self, lookup: Callable[[str], str | None], gate: threading.Semaphore | None = None
+    ) -> None:
         self._lookup = lookup
+        # Bounds the lookups running at once (they may each take a database connection).
+        self._gate = gate or threading.Semaphore(8)
         self._tokens: dict[str, str | None] = {}
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._lock = threading.Lock()
@@ -196,7 +200,8 @@ class TokensOnce:
             team_lock = self._locks[team_id]
         with team_lock:  # a lane's workers wait for the one lookup
             if team_id not in self._tokens:
-                self._tokens[team_id] = self._lookup(team_id)
+                with self._gate:
+                    self._tokens[team_id] = self._lookup(team_id)
             return self._tokens[team_id]
 
 
@@ -217,6 +222,9 @@ class Sender:
         # with a string of 429s; steady pacing is faster overall.
         burst: int = 1,
         workers_per_workspace: int = 4,
+        # Threads for all lanes together. Each waits ~latency per request and spends ~1 ms
+        # of CPU, so a few dozen keep a core busy; hundreds only fight over the GIL.
+        max_threads: int = 256,
         max_attempts: int = 6,
         backoff_base: float = 0.5,
         timeout: float = 10.0,
@@ -231,6 +239,7 @@ class Sender:
         self.rate_per_second = rate_per_second
         self.burst = burst
         self.workers_per_workspace = workers_per_workspace
+        self.max_threads = max_threads
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.timeout = timeout
@@ -243,6 +252,11 @@ class Sender:
         self.stats = SenderStats()
 
     def _limiter(self, team_id: str) -> RateLimiter:
+        # Found without the lock (a dict read is atomic): hundreds of workers would queue
+        # on it, each holder losing the GIL for milliseconds while the others wait.
+        found = self._limiters.get(team_id)
+        if found is not None:
+            return found
         with self._lock:
             if team_id not in self._limiters:
                 self._limiters[team_id] = RateLimiter(
@@ -251,6 +265,9 @@ class Sender:
             return self._limiters[team_id]
 
     def _client(self, token: str) -> WebClient:
+        found = self._clients.get(token)
+        if found is not None:
+            return found
         with self._lock:
             if token not in self._clients:
                 # No SDK retry handlers: this class decides about retries and waits.
@@ -304,12 +321,15 @@ class Sender:
                 with done:
                     outcomes.append(outcome)
 
+        # Every lane's first worker before any lane's second: with more lanes than threads,
+        # as many workspaces as possible send at once, each at its own pace.
         jobs = [
             team_id
+            for turn in range(self.workers_per_workspace)
             for team_id, lane in lanes.items()
-            for _ in range(min(self.workers_per_workspace, len(lane)))
+            if turn < len(lane)
         ]
-        with ThreadPoolExecutor(max_workers=min(256, len(jobs))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.max_threads, len(jobs))) as pool:
             for future in [pool.submit(work, team_id) for team_id in jobs]:
                 future.result()
         return outcomes

@@ -191,7 +191,10 @@ def run_tick(
     # A lane's claims confirmed at once: what it sends in half a confirmation's life.
     chunk = max(1, math.ceil(sender.rate_per_second * CONFIRM_SECONDS / 2))
     nudges: dict[datetime, Message] = {}
-    tokens = TokensOnce(sender.token_for)  # one lookup per workspace per pass
+    # The sender's workers touch the database only through this many at once, well inside
+    # the pool: hundreds of lanes starting together must not wait out its checkout bound.
+    gate = threading.BoundedSemaphore(max(1, db.bounds.pool_size // 2))
+    tokens = TokensOnce(sender.token_for, gate)  # one lookup per workspace per pass
 
     with heartbeat(db, worker=me, lease=lease, clock=pass_clock), OutcomeBook(db, now=now) as book:
 
@@ -201,10 +204,12 @@ def run_tick(
             elif outcome.kind == "released":
                 # Unsent; its workspace must wait longer than a pass holds: a later pass.
                 until = pass_clock() + timedelta(seconds=outcome.retry_in)
-                release(db, outcome.key, worker=me, until=until)
+                with gate:
+                    release(db, outcome.key, worker=me, until=until)
                 NUDGES_RELEASED.inc()
             else:
-                record_outcome(db, outcome, now=now)
+                with gate:
+                    record_outcome(db, outcome, now=now)
             with counting:
                 report.count(outcome)
             if outcome.kind == "sent":
@@ -219,7 +224,7 @@ def run_tick(
         def send(claims: list[Claimed]) -> None:
             rendered = (render_claim(db, c, library, now=now, nudges=nudges) for c in claims)
             items = [item for item in rendered if item is not None]
-            mine = ClaimConfirmations(db, worker=me, clock=pass_clock, chunk=chunk)
+            mine = ClaimConfirmations(db, worker=me, clock=pass_clock, chunk=chunk, gate=gate)
             mine.add(items)
             sender.send_all(items, on_outcome=record, still_mine=mine, token_for=tokens)
 
