@@ -24,7 +24,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, text, update
 
-from bot.data.database import ENGINE_WORK_SECONDS, Database
+from bot.data.database import ENGINE_WORK_SECONDS, Database, DatabaseUnavailableError
 from bot.data.models import LogStatus, NudgeLog
 from bot.engine.sender import Outcome, Outgoing
 
@@ -124,7 +124,13 @@ class ClaimConfirmations:
         first = [key for lane in added for key in lane.keys[: self.chunk]]
         for start in range(0, len(first), CONFIRM_AT_ONCE):
             keys = first[start : start + CONFIRM_AT_ONCE]
-            asked, mine = self._confirm(keys)
+            try:
+                asked, mine = self._confirm(keys)
+            except DatabaseUnavailableError:
+                # Unconfirmed: each is asked again before its send (and not sent unless it
+                # is confirmed then), as if this statement had not been tried.
+                log.warning("confirming %d claims failed; asking again before each send", len(keys))
+                continue
             for lane in added:  # a lane whose key was not returned asks again when sending
                 lane.confirmed.update(
                     (key, asked) for key in lane.keys[: self.chunk] if key in mine
