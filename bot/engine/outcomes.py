@@ -30,8 +30,9 @@ from bot.engine.sender import Outcome, Outgoing
 
 log = logging.getLogger(__name__)
 
-# How long a confirmed claim may wait for its send before it is confirmed again: a small part
-# of the lease (2 min by default), so no other process can have taken it over meanwhile.
+# How long a confirmed claim may wait for its send before it is confirmed again, at most: a
+# small part of the lease (2 min by default; a pass uses lease / 8 when that is shorter), so
+# no other process can have taken it over meanwhile.
 CONFIRM_SECONDS = 15.0
 # The most claims one statement confirms (bind parameters have limits).
 CONFIRM_AT_ONCE = 1000

@@ -188,8 +188,10 @@ def run_tick(
         return now + timedelta(seconds=time.perf_counter() - started)
 
     share = per_workspace_share(sender)
-    # A lane's claims confirmed at once: what it sends in half a confirmation's life.
-    chunk = max(1, math.ceil(sender.rate_per_second * CONFIRM_SECONDS / 2))
+    # A confirmation lives a small part of the lease (the lease may be set short), and a
+    # lane's claims are confirmed at once by what it sends in half that time.
+    valid = min(CONFIRM_SECONDS, lease.total_seconds() / 8)
+    chunk = max(1, math.ceil(sender.rate_per_second * valid / 2))
     nudges: dict[datetime, Message] = {}
     # The sender's workers touch the database only through this many at once, well inside
     # the pool: hundreds of lanes starting together must not wait out its checkout bound.
@@ -224,7 +226,9 @@ def run_tick(
         def send(claims: list[Claimed]) -> None:
             rendered = (render_claim(db, c, library, now=now, nudges=nudges) for c in claims)
             items = [item for item in rendered if item is not None]
-            mine = ClaimConfirmations(db, worker=me, clock=pass_clock, chunk=chunk, gate=gate)
+            mine = ClaimConfirmations(
+                db, worker=me, clock=pass_clock, chunk=chunk, gate=gate, valid_seconds=valid
+            )
             mine.add(items)
             sender.send_all(items, on_outcome=record, still_mine=mine, token_for=tokens)
 
