@@ -17,10 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, text, update
 
@@ -80,7 +81,8 @@ class ClaimConfirmations:
     confirms every lane's first chunk at once (a few statements, not one per lane all at
     the start); asked about an item whose confirmation is missing or old, it renews that one
     and the next `chunk - 1` of its lane in one statement. `gate` bounds how many of these
-    statements run at once (the pool has only so many connections)."""
+    statements run at once: a pass gives the lock its writes of many log rows share, as two
+    of them locking rows in different orders would deadlock."""
 
     def __init__(
         self,
@@ -89,7 +91,7 @@ class ClaimConfirmations:
         worker: str,
         clock: Callable[[], datetime],
         chunk: int,
-        gate: threading.Semaphore | None = None,
+        gate: AbstractContextManager[Any] | None = None,
         valid_seconds: float = CONFIRM_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -97,7 +99,7 @@ class ClaimConfirmations:
         self.worker = worker
         self.clock = clock
         self.chunk = max(1, chunk)
-        self.gate = gate or threading.Semaphore(1)
+        self.gate = gate or threading.Lock()
         self.valid_seconds = valid_seconds
         self._monotonic = monotonic
         self._lanes: dict[str, _Lane] = {}
@@ -169,8 +171,11 @@ class OutcomeBook:
         now: datetime,
         batch: int = RECORD_BATCH,
         seconds: float = RECORD_SECONDS,
+        writes: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.db = db
+        # Held while writing: the pass's other writes of many log rows wait (see above).
+        self.writes = writes or threading.Lock()
         self.now = now
         self.batch = batch
         self.seconds = seconds
@@ -234,7 +239,8 @@ class OutcomeBook:
             if not outcomes:
                 return True
             try:
-                record_sent(self.db, outcomes, now=self.now)
+                with self.writes:
+                    record_sent(self.db, outcomes, now=self.now)
             except Exception:
                 log.exception("recording %d sent nudges failed; trying again", len(outcomes))
                 with self._condition:

@@ -17,9 +17,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.core.content import Library
 from bot.data.activity import read_stats
@@ -91,16 +92,23 @@ class TickReport:
 
 @contextmanager
 def heartbeat(
-    db: Database, *, worker: str, lease: timedelta, clock: Callable[[], datetime]
+    db: Database,
+    *,
+    worker: str,
+    lease: timedelta,
+    clock: Callable[[], datetime],
+    writes: AbstractContextManager[Any] | None = None,
 ) -> Iterator[None]:
     """Renew this process's claims every third of the lease while a pass runs, so only a
-    process that died (and stopped renewing) has its claims taken over."""
+    process that died (and stopped renewing) has its claims taken over. `writes` is held
+    while renewing: the pass's other writes of many log rows wait, not deadlock with it."""
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(lease.total_seconds() / 3):
             try:
-                renew_claims(db, worker=worker, at=clock())
+                with writes or nullcontext():
+                    renew_claims(db, worker=worker, at=clock())
                 PASS_BEAT.alive()
             except Exception:
                 log.exception("renewing nudge claims failed")
@@ -197,8 +205,15 @@ def run_tick(
     # the pool: hundreds of lanes starting together must not wait out its checkout bound.
     gate = threading.BoundedSemaphore(max(1, db.bounds.pool_size // 2))
     tokens = TokensOnce(sender.token_for, gate)  # one lookup per workspace per pass
+    # The pass's writes of log rows, taken one at a time: two UPDATEs of many rows each,
+    # locking them in different orders, deadlock (the heartbeat's, a confirmation's, a
+    # batch of outcomes'); each is a few milliseconds.
+    writes = threading.Lock()
 
-    with heartbeat(db, worker=me, lease=lease, clock=pass_clock), OutcomeBook(db, now=now) as book:
+    with (
+        heartbeat(db, worker=me, lease=lease, clock=pass_clock, writes=writes),
+        OutcomeBook(db, now=now, writes=writes) as book,
+    ):
 
         def record(outcome: Outcome) -> None:
             if outcome.kind == "sent":
@@ -206,11 +221,11 @@ def run_tick(
             elif outcome.kind == "released":
                 # Unsent; its workspace must wait longer than a pass holds: a later pass.
                 until = pass_clock() + timedelta(seconds=outcome.retry_in)
-                with gate:
+                with writes:
                     release(db, outcome.key, worker=me, until=until)
                 NUDGES_RELEASED.inc()
             else:
-                with gate:
+                with writes:
                     record_outcome(db, outcome, now=now)
             with counting:
                 report.count(outcome)
@@ -227,7 +242,7 @@ def run_tick(
             rendered = (render_claim(db, c, library, now=now, nudges=nudges) for c in claims)
             items = [item for item in rendered if item is not None]
             mine = ClaimConfirmations(
-                db, worker=me, clock=pass_clock, chunk=chunk, gate=gate, valid_seconds=valid
+                db, worker=me, clock=pass_clock, chunk=chunk, gate=writes, valid_seconds=valid
             )
             mine.add(items)
             sender.send_all(items, on_outcome=record, still_mine=mine, token_for=tokens)
