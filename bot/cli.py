@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import importlib.metadata
 import json
 import logging
@@ -168,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         raise SettingsError(port_problem(exc, args.host, settings.port)) from None
+    freeze_start_up()
     scheduler = start_scheduler(settings, database, library)
     socket_mode = None
     if settings.slack_app_token:
@@ -318,6 +320,14 @@ def make_sender(settings: Settings, database: Database) -> Sender:
     )
 
 
+def freeze_start_up() -> None:
+    """Everything built so far (modules, the app, the engine) lives as long as the process:
+    move it out of the garbage collector's sight, so a full collection during a pass walks
+    only what the pass made (it walked all of it: over a tenth of a pass's CPU)."""
+    gc.collect()
+    gc.freeze()
+
+
 def start_scheduler(
     settings: Settings, database: Database, library: Library
 ) -> BackgroundScheduler:
@@ -372,7 +382,9 @@ def cmd_tick(args: argparse.Namespace) -> int:
     database = open_database(settings)
     wait_for_database(database, settings.database_wait_seconds)
     prepare_schema(database)
-    report = nudge_pass(settings, database, make_sender(settings, database), library, now=now)
+    sender = make_sender(settings, database)
+    freeze_start_up()
+    report = nudge_pass(settings, database, sender, library, now=now)
     print(
         f"tick at {now.isoformat()}: {report.due} due, {report.claimed} claimed, "
         f"{report.summaries} weekly summaries, "

@@ -79,6 +79,8 @@ class Bounds:
     keepalive_idle_seconds: int = 10
     pool_size: int = 10
     max_overflow: int = 10
+    # A pooled connection older than this is replaced when next checked out.
+    recycle_seconds: int = 300
     # While the database is down, at most one unit this often waits to find out if it is back.
     retry_seconds: float = 1.0
 
@@ -193,6 +195,8 @@ class _Unit:
     deadline: float
     alarms: list[_Alarm] = field(default_factory=list)
     cut: bool = False
+    # Ping a pooled connection before use: only where a person waits (see `_watch`).
+    ping: bool = True
 
     def arm(self, dbapi_connection: Any) -> _Alarm:
         def cut() -> None:
@@ -331,6 +335,7 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
         options["pool_size"] = bounds.pool_size
         options["max_overflow"] = bounds.max_overflow
         options["pool_timeout"] = bounds.checkout_seconds
+        options["pool_recycle"] = bounds.recycle_seconds
     engine = create_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine, "connect", lambda c, r: _sqlite_connect(c, r, bounds))
@@ -341,7 +346,12 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
 
 def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
     """Arm the watchdog on every checkout inside a unit of work, and ping a pooled
-    connection before handing it out (SQLAlchemy's own pre-ping would wait unbounded)."""
+    connection before handing it out (SQLAlchemy's own pre-ping would wait unbounded).
+
+    The nudge engine's units skip the ping: it cost a round trip on every one of a pass's
+    thousands of checkouts, and no one waits on them. The pool's recycle bounds a
+    connection's age, and a connection the database dropped fails its unit, which tells the
+    pool to replace every connection as old as it; the engine tries the unit again later."""
 
     def connected(_dbapi_connection: Any, record: Any) -> None:
         record.info["psoas_fresh"] = True
@@ -351,7 +361,7 @@ def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
         fresh = record.info.pop("psoas_fresh", False)
         if unit is not None:
             record.info["psoas_alarm"] = unit.arm(dbapi_connection)
-        if not ping or fresh:
+        if not ping or fresh or (unit is not None and not unit.ping):
             return
         deadline = unit.deadline if unit else time.monotonic() + bounds.work_seconds
         own = None if unit else WATCHDOG.arm(deadline, lambda: _cut(dbapi_connection))
@@ -413,7 +423,7 @@ class Database:
             return
         bound = self.bounds.work_seconds if seconds is None else seconds
         trial = self.breaker.enter() if fail_fast else False
-        unit = _Unit(deadline=time.monotonic() + bound)
+        unit = _Unit(deadline=time.monotonic() + bound, ping=fail_fast)
         _current.unit = unit
         error: BaseException | None = None
         try:

@@ -52,7 +52,10 @@ class EncryptedString(TypeDecorator[str]):
     """A token column: Fernet ciphertext in the database, the token in Python."""
 
     impl = String(200)
-    cache_ok = False  # bound to a key at run time
+    # Statements with this type may be cached: SQLAlchemy puts `fernet` (the one
+    # constructor argument) in the cache key, by identity (MultiFernet has no __eq__), so a
+    # statement compiled for one key is never reused with another's bind processors.
+    cache_ok = True
 
     def __init__(self, fernet: MultiFernet | None) -> None:
         super().__init__()

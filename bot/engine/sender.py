@@ -177,6 +177,34 @@ class RateLimiter:
             self._next_free = max(self._next_free, self._paused_until)
 
 
+class TokensOnce:
+    """A workspace's token looked up once (per pass), however many DMs go to it; a lookup
+    that fails is not remembered, so the next DM asks again."""
+
+    def __init__(
+        self, lookup: Callable[[str], str | None], gate: threading.Semaphore | None = None
+    ) -> None:
+        self._lookup = lookup
+        # Bounds the lookups running at once (they may each take a database connection).
+        self._gate = gate or threading.Semaphore(8)
+        self._tokens: dict[str, str | None] = {}
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._lock = threading.Lock()
+
+    def __call__(self, team_id: str) -> str | None:
+        try:
+            return self._tokens[team_id]
+        except KeyError:
+            pass
+        with self._lock:
+            team_lock = self._locks[team_id]
+        with team_lock:  # a lane's workers wait for the one lookup
+            if team_id not in self._tokens:
+                with self._gate:
+                    self._tokens[team_id] = self._lookup(team_id)
+            return self._tokens[team_id]
+
+
 @dataclass
 class SenderStats:
     rate_limit_waits: int = 0
@@ -194,6 +222,9 @@ class Sender:
         # with a string of 429s; steady pacing is faster overall.
         burst: int = 1,
         workers_per_workspace: int = 4,
+        # Threads for all lanes together. Each waits ~latency per request and spends ~1 ms
+        # of CPU, so a few dozen keep a core busy; hundreds only fight over the GIL.
+        max_threads: int = 256,
         max_attempts: int = 6,
         backoff_base: float = 0.5,
         timeout: float = 10.0,
@@ -208,6 +239,7 @@ class Sender:
         self.rate_per_second = rate_per_second
         self.burst = burst
         self.workers_per_workspace = workers_per_workspace
+        self.max_threads = max_threads
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.timeout = timeout
@@ -220,6 +252,11 @@ class Sender:
         self.stats = SenderStats()
 
     def _limiter(self, team_id: str) -> RateLimiter:
+        # Found without the lock (a dict read is atomic): hundreds of workers would queue
+        # on it, each holder losing the GIL for milliseconds while the others wait.
+        found = self._limiters.get(team_id)
+        if found is not None:
+            return found
         with self._lock:
             if team_id not in self._limiters:
                 self._limiters[team_id] = RateLimiter(
@@ -228,6 +265,9 @@ class Sender:
             return self._limiters[team_id]
 
     def _client(self, token: str) -> WebClient:
+        found = self._clients.get(token)
+        if found is not None:
+            return found
         with self._lock:
             if token not in self._clients:
                 # No SDK retry handlers: this class decides about retries and waits.
@@ -241,11 +281,15 @@ class Sender:
         items: Iterable[Outgoing],
         on_outcome: Callable[[Outcome], None],
         still_mine: Callable[[Outgoing], bool] = lambda _item: True,
+        *,
+        token_for: Callable[[str], str | None] | None = None,
     ) -> list[Outcome]:
         """Send every item, workspaces in parallel; `on_outcome` records each as it lands.
 
         `still_mine(item)` is asked just before each send: an item another process has
-        taken over meanwhile is skipped, so it is never sent by both."""
+        taken over meanwhile is skipped, so it is never sent by both. `token_for` replaces
+        the sender's own lookup (a pass passes one that asks once per workspace)."""
+        token_for = token_for or TokensOnce(self.token_for)
         lanes: dict[str, deque[Outgoing]] = defaultdict(deque)
         for item in items:
             lanes[item.team_id].append(item)
@@ -264,7 +308,7 @@ class Sender:
                 try:
                     if not still_mine(item):
                         continue
-                    outcome = self.send_one(item)
+                    outcome = self.send_one(item, token_for=token_for)
                 except Exception as exc:  # one bad item must not stop the rest
                     log.exception("sending a nudge failed", extra=_ids(item))
                     outcome = Outcome(
@@ -277,12 +321,15 @@ class Sender:
                 with done:
                     outcomes.append(outcome)
 
+        # Every lane's first worker before any lane's second: with more lanes than threads,
+        # as many workspaces as possible send at once, each at its own pace.
         jobs = [
             team_id
+            for turn in range(self.workers_per_workspace)
             for team_id, lane in lanes.items()
-            for _ in range(min(self.workers_per_workspace, len(lane)))
+            if turn < len(lane)
         ]
-        with ThreadPoolExecutor(max_workers=min(256, len(jobs))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.max_threads, len(jobs))) as pool:
             for future in [pool.submit(work, team_id) for team_id in jobs]:
                 future.result()
         return outcomes
@@ -332,8 +379,10 @@ class Sender:
                     extra=_ids(item))  # fmt: skip
         return Outcome(item.key, item.team_id, item.user_id, "unverified", reason)
 
-    def send_one(self, item: Outgoing) -> Outcome:
-        token = self.token_for(item.team_id)
+    def send_one(
+        self, item: Outgoing, *, token_for: Callable[[str], str | None] | None = None
+    ) -> Outcome:
+        token = (token_for or self.token_for)(item.team_id)
         if not token:
             return Outcome(item.key, item.team_id, item.user_id, "workspace", "no_token")
         client = self._client(token)

@@ -1,12 +1,15 @@
 """One nudge pass (a tick): resend what a crash left, claim who is due, render, send, record.
 
-The claims (`claims`) are short transactions; rendering and sending happen after them, while
-a heartbeat keeps this process's claims from looking abandoned.
+The claims (`claims`) are short transactions, taken in rounds; rendering and sending happen
+after each, while a heartbeat keeps this process's claims from looking abandoned. Claims are
+confirmed and outcomes recorded in batches (`outcomes`), tokens looked up once per workspace
+and a nudge rendered once per slot, so a DM costs little more than its request to Slack.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -14,9 +17,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.core.content import Library
 from bot.data.activity import read_stats
@@ -25,6 +29,7 @@ from bot.data.models import LogKind
 from bot.data.people import Who
 from bot.data.workspaces import refresh_spreads
 from bot.engine.claims import (
+    CLAIM_BATCH,
     CLAIM_LEASE,
     Claimed,
     abandon,
@@ -36,9 +41,9 @@ from bot.engine.claims import (
     record_outcome,
     release,
     renew_claims,
-    still_mine,
 )
-from bot.engine.sender import Outcome, Outgoing, Sender
+from bot.engine.outcomes import CONFIRM_SECONDS, ClaimConfirmations, OutcomeBook
+from bot.engine.sender import Outcome, Outgoing, Sender, TokensOnce
 from bot.engine.team_breaks import run_team_breaks
 from bot.metrics import (
     DUE_BACKLOG,
@@ -50,11 +55,14 @@ from bot.metrics import (
     PASS_BEAT,
     TICK_SECONDS,
 )
+from bot.render.kit import Message
 from bot.render.nudge import build_nudge, build_weekly_summary
 
 log = logging.getLogger(__name__)
 
 _PROCESS_ID = uuid.uuid4().hex[:8]
+# A round of a pass takes, of one workspace's due people, what it can send in this long.
+ROUND_SECONDS = 60.0
 
 
 def worker_name() -> str:
@@ -85,16 +93,23 @@ class TickReport:
 
 @contextmanager
 def heartbeat(
-    db: Database, *, worker: str, lease: timedelta, clock: Callable[[], datetime]
+    db: Database,
+    *,
+    worker: str,
+    lease: timedelta,
+    clock: Callable[[], datetime],
+    writes: AbstractContextManager[Any] | None = None,
 ) -> Iterator[None]:
     """Renew this process's claims every third of the lease while a pass runs, so only a
-    process that died (and stopped renewing) has its claims taken over."""
+    process that died (and stopped renewing) has its claims taken over. `writes` is held
+    while renewing: the pass's other writes of many log rows wait, not deadlock with it."""
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(lease.total_seconds() / 3):
             try:
-                renew_claims(db, worker=worker, at=clock())
+                with writes or nullcontext():
+                    renew_claims(db, worker=worker, at=clock())
                 PASS_BEAT.alive()
             except Exception:
                 log.exception("renewing nudge claims failed")
@@ -109,10 +124,16 @@ def heartbeat(
 
 
 def render_claim(
-    db: Database, claim: Claimed, library: Library, *, now: datetime
+    db: Database,
+    claim: Claimed,
+    library: Library,
+    *,
+    now: datetime,
+    nudges: dict[datetime, Message] | None = None,
 ) -> Outgoing | None:
-    """The DM for one claim. A nudge depends only on its slot; a weekly summary reads the
-    person's stats now, outside any claim's transaction. None if the person is gone."""
+    """The DM for one claim. A nudge depends only on its slot: rendered once per slot when
+    given a `nudges` cache (a pass's), and shared. A weekly summary reads the person's stats
+    now, outside any claim's transaction. None if the person is gone."""
     if claim.kind == LogKind.SUMMARY:
         with db.unit(ENGINE_WORK_SECONDS, fail_fast=False):
             stats = read_stats(db, Who(claim.team_id, claim.user_id), now=now)
@@ -121,7 +142,10 @@ def render_claim(
             return None
         message = build_weekly_summary(stats, library)
     else:
-        message = build_nudge(library, claim.slot)
+        cached = nudges.get(claim.slot) if nudges is not None else None
+        message = cached or build_nudge(library, claim.slot)
+        if nudges is not None and cached is None:
+            nudges[claim.slot] = message
     return Outgoing(
         claim.log_id,
         claim.team_id,
@@ -133,6 +157,12 @@ def render_claim(
     )
 
 
+def per_workspace_share(sender: Sender) -> int:
+    """How many of one workspace's due people a round of a pass takes: what it can send in
+    `ROUND_SECONDS` at its rate, so one workspace's backlog never holds back the others."""
+    return max(1, math.ceil(sender.rate_per_second * ROUND_SECONDS))
+
+
 def run_tick(
     db: Database,
     sender: Sender,
@@ -142,9 +172,14 @@ def run_tick(
     worker: str | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     lease: timedelta = CLAIM_LEASE,
+    batch: int = CLAIM_BATCH,
 ) -> TickReport:
     """One pass: resend what a crash left, take up what an earlier pass handed back, claim
-    who is due, send, record."""
+    who is due, send, record.
+
+    Who is due is claimed in rounds of at most `batch` (and a bounded share per workspace),
+    each sent before the next is claimed, until no one is left due at `now`: a pass holds at
+    most one round's claims, however many are due."""
     started = time.perf_counter()
     me = worker or worker_name()
     report = TickReport()
@@ -153,41 +188,85 @@ def run_tick(
     report.abandoned += too_late
     summaries = claim_summaries(db, now=now, worker=me)
     refresh_spreads(db, rate_per_second=sender.rate_per_second, now=now)  # at most hourly
-    claims, report.due, report.missed = claim_due(db, now=now, worker=me)
-    report.resent, report.claimed, report.summaries = len(resend), len(claims), len(summaries)
+    report.resent, report.summaries = len(resend), len(summaries)
     report.retried = len(retried)
-
-    everything = [*resend, *retried, *claims, *summaries]
-    kinds = {c.log_id: c.kind for c in everything}
+    # Only what is not a nudge: the metric's label for the rest.
+    kinds = {c.log_id: c.kind for c in [*resend, *retried] if c.kind != LogKind.NUDGE}
+    counting = threading.Lock()
 
     def pass_clock() -> datetime:
         return now + timedelta(seconds=time.perf_counter() - started)
 
-    def record(outcome: Outcome) -> None:
-        if outcome.kind == "released":
-            # Unsent; its workspace must wait longer than a pass holds: a later pass sends it.
-            until = pass_clock() + timedelta(seconds=outcome.retry_in)
-            release(db, outcome.key, worker=me, until=until)
-            NUDGES_RELEASED.inc()
-        else:
-            record_outcome(db, outcome, now=now)
-        report.count(outcome)
-        if outcome.kind == "sent":
-            NUDGES_SENT.labels(kinds.get(outcome.key, LogKind.NUDGE)).inc()
-        elif outcome.kind == "unverified":
-            NUDGES_UNVERIFIED.labels(outcome.error or "unknown").inc()
-        elif outcome.kind != "released":
-            NUDGES_FAILED.labels(outcome.error or outcome.kind).inc()
-        if on_outcome is not None:
-            on_outcome(outcome)
+    share = per_workspace_share(sender)
+    # A confirmation lives a small part of the lease (the lease may be set short), and a
+    # lane's claims are confirmed at once by what it sends in half that time.
+    valid = min(CONFIRM_SECONDS, lease.total_seconds() / 8)
+    chunk = max(1, math.ceil(sender.rate_per_second * valid / 2))
+    nudges: dict[datetime, Message] = {}
+    # The sender's workers touch the database only through this many at once, well inside
+    # the pool: hundreds of lanes starting together must not wait out its checkout bound.
+    gate = threading.BoundedSemaphore(max(1, db.bounds.pool_size // 2))
+    tokens = TokensOnce(sender.token_for, gate)  # one lookup per workspace per pass
+    # The pass's writes of log rows, taken one at a time: two UPDATEs of many rows each,
+    # locking them in different orders, deadlock (the heartbeat's, a confirmation's, a
+    # batch of outcomes'); each is a few milliseconds.
+    writes = threading.Lock()
 
-    def mine(item: Outgoing) -> bool:
-        return still_mine(db, item.key, worker=me, at=pass_clock())
+    with (
+        heartbeat(db, worker=me, lease=lease, clock=pass_clock, writes=writes),
+        OutcomeBook(db, now=now, writes=writes) as book,
+    ):
 
-    with heartbeat(db, worker=me, lease=lease, clock=pass_clock):
-        rendered = (render_claim(db, c, library, now=now) for c in everything)
-        batch = [item for item in rendered if item is not None]
-        sender.send_all(batch, on_outcome=record, still_mine=mine)
+        def record(outcome: Outcome) -> None:
+            if outcome.kind == "sent":
+                book.sent(outcome)  # written with others, within RECORD_SECONDS
+            elif outcome.kind == "released":
+                # Unsent; its workspace must wait longer than a pass holds: a later pass.
+                until = pass_clock() + timedelta(seconds=outcome.retry_in)
+                with writes:
+                    release(db, outcome.key, worker=me, until=until)
+                NUDGES_RELEASED.inc()
+            else:
+                with writes:
+                    record_outcome(db, outcome, now=now)
+            with counting:
+                report.count(outcome)
+            if outcome.kind == "sent":
+                NUDGES_SENT.labels(kinds.get(outcome.key, LogKind.NUDGE)).inc()
+            elif outcome.kind == "unverified":
+                NUDGES_UNVERIFIED.labels(outcome.error or "unknown").inc()
+            elif outcome.kind != "released":
+                NUDGES_FAILED.labels(outcome.error or outcome.kind).inc()
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+        def send(claims: list[Claimed]) -> None:
+            rendered = (render_claim(db, c, library, now=now, nudges=nudges) for c in claims)
+            items = [item for item in rendered if item is not None]
+            mine = ClaimConfirmations(
+                db, worker=me, clock=pass_clock, chunk=chunk, gate=writes, valid_seconds=valid
+            )
+            mine.add(items)
+            sender.send_all(items, on_outcome=record, still_mine=mine, token_for=tokens)
+
+        round_: list[Claimed] = [*resend, *retried, *summaries]
+        first = True
+        while True:
+            claims, due, missed = claim_due(
+                db, now=now, worker=me, batch=batch, per_workspace=share
+            )
+            if first:  # everyone due at `now`, this round's people included
+                report.due, first = due, False
+            report.claimed += len(claims)
+            report.missed += missed
+            round_ += claims
+            if round_:
+                send(round_)
+            round_ = []
+            # No one left due at `now`, or a round that changed no one (what is left is
+            # held by another pass): the next tick looks again.
+            if not due or not (claims or missed):
+                break
     # Team stretch breaks in channels: their own claims, after everyone's personal nudges.
     run_team_breaks(db, sender, library, now=now, worker=me, lease=lease)
     NUDGES_MISSED.inc(report.missed)
