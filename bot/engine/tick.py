@@ -13,23 +13,19 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.core.content import Library
-from bot.data.activity import read_stats
-from bot.data.database import ENGINE_WORK_SECONDS, Database
+from bot.data.database import Database
 from bot.data.models import LogKind
-from bot.data.people import Who
 from bot.engine.claims import (
     CLAIM_LEASE,
     Claimed,
-    abandon,
     claim_due,
     claim_released,
-    claim_summaries,
     due_backlog,
     reclaim_stale,
     record_outcome,
@@ -38,6 +34,7 @@ from bot.engine.claims import (
     still_mine,
 )
 from bot.engine.sender import Outcome, Outgoing, Sender
+from bot.engine.summaries import claim_summaries, summary_messages
 from bot.engine.team_breaks import run_team_breaks
 from bot.metrics import (
     DUE_BACKLOG,
@@ -49,7 +46,8 @@ from bot.metrics import (
     PASS_BEAT,
     TICK_SECONDS,
 )
-from bot.render.nudge import build_nudge, build_weekly_summary
+from bot.render.kit import Message
+from bot.render.nudge import build_nudge
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +106,23 @@ def heartbeat(
 
 
 def render_claim(
-    db: Database, claim: Claimed, library: Library, *, now: datetime
+    db: Database,
+    claim: Claimed,
+    library: Library,
+    *,
+    now: datetime,
+    summaries: Mapping[int, Message | None] | None = None,
 ) -> Outgoing | None:
     """The DM for one claim. A nudge depends only on its slot; a weekly summary reads the
-    person's stats now, outside any claim's transaction. None if the person is gone."""
+    person's stats now, outside any claim's transaction (`summaries`: the pass's, rendered
+    together). None if the person is gone."""
     if claim.kind == LogKind.SUMMARY:
-        with db.unit(ENGINE_WORK_SECONDS, fail_fast=False):
-            stats = read_stats(db, Who(claim.team_id, claim.user_id), now=now)
-        if stats is None:  # forgotten since the claim
-            abandon(db, claim.log_id, now=now, reason="forgotten")
+        if summaries is None:
+            summaries = summary_messages(db, [claim], library, now=now)
+        summary = summaries[claim.log_id]
+        if summary is None:  # forgotten since the claim
             return None
-        message = build_weekly_summary(stats, library)
+        message = summary
     else:
         message = build_nudge(library, claim.slot)
     return Outgoing(
@@ -183,7 +187,10 @@ def run_tick(
         return still_mine(db, item.key, worker=me, at=pass_clock())
 
     with heartbeat(db, worker=me, lease=lease, clock=pass_clock):
-        rendered = (render_claim(db, c, library, now=now) for c in everything)
+        # Every weekly summary of the pass at once: their stats in a few queries, not per DM.
+        weekly = [c for c in everything if c.kind == LogKind.SUMMARY]
+        weeks = summary_messages(db, weekly, library, now=now)
+        rendered = (render_claim(db, c, library, now=now, summaries=weeks) for c in everything)
         batch = [item for item in rendered if item is not None]
         sender.send_all(batch, on_outcome=record, still_mine=mine)
     # Team stretch breaks in channels: their own claims, after everyone's personal nudges.
