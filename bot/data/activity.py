@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Table, select, tuple_, update
+from sqlalchemy import ColumnElement, String, Table, bindparam, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from bot.core.changes import Change, apply_change
@@ -180,7 +181,7 @@ def read_stats_many(
             keys = list(
                 dict.fromkeys((w.team_id, w.user_id) for w in whos[start : start + STATS_CHUNK])
             )
-            found.update(_stats_of(session, keys, now))
+            found.update(_stats_of(session, keys, now, db.dialect))
     return {who: found.get((who.team_id, who.user_id)) for who in whos}
 
 
@@ -189,17 +190,25 @@ _completions = cast(Table, Completion.__table__)
 _away = cast(Table, AwayPeriod.__table__)
 
 
-def _of(table: Table, keys: list[tuple[str, str]]) -> ColumnElement[bool]:
-    return tuple_(table.c.team_id, table.c.user_id).in_(keys)
+def _of(table: Table, keys: list[tuple[str, str]], dialect: str) -> ColumnElement[bool]:
+    """The rows of these people. PostgreSQL would test a long list of (team, user) pairs
+    against each row in turn, so there they travel as two arrays, unnested and hash-joined."""
+    pair = tuple_(table.c.team_id, table.c.user_id)
+    if dialect != "postgresql":
+        return pair.in_(keys)
+    teams = bindparam("teams", [team for team, _ in keys], type_=ARRAY(String))
+    users = bindparam("users", [user for _, user in keys], type_=ARRAY(String))
+    wanted = func.unnest(teams, users).table_valued("team_id", "user_id").render_derived()
+    return pair.in_(select(wanted.c.team_id, wanted.c.user_id))
 
 
 def _stats_of(
-    session: Session, keys: list[tuple[str, str]], now: datetime
+    session: Session, keys: list[tuple[str, str]], now: datetime, dialect: str
 ) -> dict[tuple[str, str], Stats]:
     # Core selects of plain columns: tens of thousands of rows without the ORM's per-row work.
     people = session.execute(
         select(_people.c.team_id, _people.c.user_id, _people.c.tz, _people.c.work_days).where(
-            _of(_people, keys)
+            _of(_people, keys, dialect)
         )
     ).all()
     completions: dict[tuple[str, str], list[tuple[date, str | None, str]]] = defaultdict(list)
@@ -210,13 +219,13 @@ def _stats_of(
             _completions.c.local_day,
             _completions.c.exercise,
             _completions.c.source,
-        ).where(_of(_completions, keys))
+        ).where(_of(_completions, keys, dialect))
     ):
         completions[team_id, user_id].append((day, exercise, source))
     away: dict[tuple[str, str], list[tuple[datetime, datetime]]] = defaultdict(list)
     for team_id, user_id, started, ended in session.execute(
         select(_away.c.team_id, _away.c.user_id, _away.c.started_at, _away.c.ended_at).where(
-            _of(_away, keys)
+            _of(_away, keys, dialect)
         )
     ):
         away[team_id, user_id].append((started, ended))
