@@ -158,8 +158,8 @@ def read_stats(db: Database, who: Who, *, now: datetime) -> Stats | None:
     return read_stats_many(db, [who], now=now)[who]
 
 
-# People read per query: bounds the bound parameters of one IN list (two per person), well
-# under SQLite's 32,766 and PostgreSQL's 65,535.
+# People read per query: bounds the bound parameters of SQLite's IN list (two per person),
+# well under its 32,766.
 STATS_CHUNK = 5000
 
 
@@ -192,7 +192,8 @@ _away = cast(Table, AwayPeriod.__table__)
 
 def _of(table: Table, keys: list[tuple[str, str]], dialect: str) -> ColumnElement[bool]:
     """The rows of these people. PostgreSQL would test a long list of (team, user) pairs
-    against each row in turn, so there they travel as two arrays, unnested and hash-joined."""
+    against each row in turn, so there they travel as two arrays, unnested and semi-joined
+    (one index lookup per person)."""
     pair = tuple_(table.c.team_id, table.c.user_id)
     if dialect != "postgresql":
         return pair.in_(keys)

@@ -2,9 +2,9 @@
 
 A summary is claimed like a nudge (one log row per person and week, written before the DM
 goes out), but a handful of statements serve any number of people: one SELECT of the due
-rows (plain columns, locked with SKIP LOCKED on PostgreSQL), one executemany UPDATE of their
-next summary, one INSERT of the claims, in one short transaction. Rendering reads everyone's
-stats in three queries afterwards, outside that transaction.
+rows (plain columns, locked with SKIP LOCKED on PostgreSQL), one UPDATE of their next summary
+(an executemany on SQLite), one INSERT of the claims, in one short transaction. Rendering
+reads everyone's stats in three queries afterwards, outside that transaction.
 """
 
 from __future__ import annotations
