@@ -4,7 +4,10 @@ stretch breaks they joined."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence, Set
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,14 +26,26 @@ def stats_for_person(session: Session, person: Person, now: datetime) -> Stats:
         )
     ).all()
     prefs = to_preferences(person)
-    today = now.astimezone(prefs.zone).date()
     away = away_days(session, person.team_id, person.user_id, zone=prefs.zone, now=now)
+    return movement_stats(rows, zone=prefs.zone, work_days=prefs.work_days, away=away, now=now)
+
+
+def movement_stats(
+    completions: Sequence[Sequence[Any]],
+    *,
+    zone: ZoneInfo,
+    work_days: frozenset[int],
+    away: Set[date],
+    now: datetime,
+) -> Stats:
+    """The stats of one person's rows already read: `completions` as (local day, exercise,
+    source), `away` as local days; apart so many people's rows can be read at once."""
     return compute_stats(
-        [(day, exercise) for day, exercise, _ in rows],
-        today=today,
-        work_days=prefs.work_days,
+        [(day, exercise) for day, exercise, _ in completions],
+        today=now.astimezone(zone).date(),
+        work_days=work_days,
         away=away,
-        team=[day for day, _, source in rows if source == CompletionSource.TEAM],
+        team=[day for day, _, source in completions if source == CompletionSource.TEAM],
     )
 
 

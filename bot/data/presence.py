@@ -7,6 +7,7 @@ as local days.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -67,6 +68,13 @@ def away_days(
             AwayPeriod.team_id == team_id, AwayPeriod.user_id == user_id
         )
     ).all()
+    return days_away_in(periods, zone=zone, now=now)
+
+
+def days_away_in(
+    periods: Iterable[tuple[datetime, datetime]], *, zone: ZoneInfo, now: datetime
+) -> frozenset[date]:
+    """`away_days` of periods already read (for many people read at once)."""
     days: set[date] = set()
     today = now.astimezone(zone).date()
     for started, ended in periods:

@@ -25,14 +25,7 @@ from typing import Any, TypeVarTuple, cast
 from sqlalchemy import Row, Select, Table, bindparam, func, select, text, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot.core.schedule import (
-    CATCH_UP_LIMIT,
-    NO_OFFSET,
-    Nudge,
-    catch_up,
-    next_summary,
-    summary_time,
-)
+from bot.core.schedule import CATCH_UP_LIMIT, NO_OFFSET, Nudge, catch_up
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
 from bot.data.people import dnd_windows_of, find_person, offset_of, to_preferences
@@ -354,46 +347,6 @@ def claim_due(
             inserted = _insert_claims(session, claims)
     claimed = [Claimed(r.id, r.team_id, r.user_id, r.slot_at) for r in inserted]
     return claimed, waiting, len(due) - len(claims)
-
-
-def claim_summaries(
-    db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
-) -> list[Claimed]:
-    """Weekly summaries due at `now`, claimed like nudges: one log row per person and week.
-    The summary itself is rendered when it is sent, outside this transaction."""
-    claims: list[dict[str, object]] = []
-    with _pass_session(db, heavy=True) as session:
-        due = session.scalars(
-            _due(db, select(Person), Person.next_summary_at, now=now, batch=batch)
-        ).all()
-        for person in due:
-            slot = person.next_summary_at
-            assert slot is not None
-            prefs = to_preferences(person)
-            person.next_summary_at = next_summary(prefs, after=now)
-            if now - slot >= SUMMARY_GRACE:
-                continue  # missed during downtime: next week's comes as usual
-            # Like a nudge, never in quiet hours, while snoozed or in Do Not Disturb: wait
-            # for them to end, later the same day, or skip this week.
-            when = summary_time(prefs, slot, dnd=dnd_windows_of(person, now))
-            if when is None:
-                continue
-            if when > slot:
-                person.next_summary_at = when
-                continue
-            claims.append(
-                claim_row(
-                    team_id=person.team_id,
-                    user_id=person.user_id,
-                    kind=LogKind.SUMMARY,
-                    slot=slot,
-                    send_at=slot,
-                    now=now,
-                    worker=worker,
-                )
-            )
-        inserted = _insert_claims(session, claims)
-    return [Claimed(r.id, r.team_id, r.user_id, r.slot_at, LogKind.SUMMARY) for r in inserted]
 
 
 def reclaim_stale(

@@ -16,26 +16,22 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.content import Library
-from bot.data.activity import read_stats
-from bot.data.database import ENGINE_WORK_SECONDS, Database
+from bot.data.database import Database
 from bot.data.models import LogKind
-from bot.data.people import Who
 from bot.data.workspaces import refresh_spreads
 from bot.engine.claims import (
     CLAIM_BATCH,
     CLAIM_LEASE,
     Claimed,
-    abandon,
     claim_due,
     claim_released,
-    claim_summaries,
     due_backlog,
     reclaim_stale,
     record_outcome,
@@ -44,6 +40,7 @@ from bot.engine.claims import (
 )
 from bot.engine.outcomes import CONFIRM_SECONDS, ClaimConfirmations, OutcomeBook
 from bot.engine.sender import Outcome, Outgoing, Sender, TokensOnce
+from bot.engine.summaries import claim_summaries, summary_messages
 from bot.engine.team_breaks import run_team_breaks
 from bot.metrics import (
     DUE_BACKLOG,
@@ -56,7 +53,7 @@ from bot.metrics import (
     TICK_SECONDS,
 )
 from bot.render.kit import Message
-from bot.render.nudge import build_nudge, build_weekly_summary
+from bot.render.nudge import build_nudge
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +127,19 @@ def render_claim(
     *,
     now: datetime,
     nudges: dict[datetime, Message] | None = None,
+    summaries: Mapping[int, Message | None] | None = None,
 ) -> Outgoing | None:
     """The DM for one claim. A nudge depends only on its slot: rendered once per slot when
     given a `nudges` cache (a pass's), and shared. A weekly summary reads the person's stats
-    now, outside any claim's transaction. None if the person is gone."""
+    now, outside any claim's transaction (`summaries`: a round's, rendered together). None
+    if the person is gone."""
     if claim.kind == LogKind.SUMMARY:
-        with db.unit(ENGINE_WORK_SECONDS, fail_fast=False):
-            stats = read_stats(db, Who(claim.team_id, claim.user_id), now=now)
-        if stats is None:  # forgotten since the claim
-            abandon(db, claim.log_id, now=now, reason="forgotten")
+        if summaries is None:
+            summaries = summary_messages(db, [claim], library, now=now)
+        summary = summaries[claim.log_id]
+        if summary is None:  # forgotten since the claim
             return None
-        message = build_weekly_summary(stats, library)
+        message = summary
     else:
         cached = nudges.get(claim.slot) if nudges is not None else None
         message = cached or build_nudge(library, claim.slot)
@@ -241,7 +240,13 @@ def run_tick(
                 on_outcome(outcome)
 
         def send(claims: list[Claimed]) -> None:
-            rendered = (render_claim(db, c, library, now=now, nudges=nudges) for c in claims)
+            # Every weekly summary of the round at once: their stats in a few queries.
+            weekly = [c for c in claims if c.kind == LogKind.SUMMARY]
+            weeks = summary_messages(db, weekly, library, now=now) if weekly else {}
+            rendered = (
+                render_claim(db, c, library, now=now, nudges=nudges, summaries=weeks)
+                for c in claims
+            )
             items = [item for item in rendered if item is not None]
             mine = ClaimConfirmations(
                 db, worker=me, clock=pass_clock, chunk=chunk, gate=writes, valid_seconds=valid
