@@ -1,0 +1,41 @@
+"""bench_tick end to end at its --quick sizes: the real `psoas-bot tick` against PostgreSQL and
+the stand-in, every section printed and every DM delivered exactly once. Nothing here asserts
+on a timing: whether a target is met depends on the machine."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.bench import bench_tick
+
+
+@pytest.mark.postgres
+def test_bench_tick_runs_every_scenario_and_each_dm_goes_out_once(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A database of its own beside the tests' one: the benchmark drops every table in it.
+    parsed = make_url(postgres_url)
+    own = parsed.set(database=f"{parsed.database}_bench_tick").render_as_string(False)
+
+    assert bench_tick.main(["--quick", "--postgres-url", own]) == 0  # no --check: always 0
+
+    out = capsys.readouterr().out
+    for heading in (
+        "\n1. End to end at the floor",
+        "\n2. CPU per DM",
+        "\n3. Fairness",
+        "\n4. Many workspaces",
+        "\n5. Flat memory",
+    ):
+        assert heading in out
+    assert "load average (1/5/15 min" in out
+    assert "\nTargets\n" in out
+    # Both token modes ran, and every pass's tick sent everyone it claimed.
+    assert "single-token: the tick said: tick at 2026-12-02T14:00:05+00:00: 40 due" in out
+    assert "OAuth, encrypted: the tick said: tick at 2026-12-02T14:00:05+00:00: 40 due" in out
+    once = re.findall(r"DMs not exactly once: (\d+) ", out)
+    assert once == ["0"] * 6  # two floor passes, fairness, many, two memory passes
+    assert "NO:" not in out
