@@ -54,9 +54,11 @@ anew: never point it at one you keep).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -366,6 +368,7 @@ class Pass:
     rejected: int = 0  # 429s answered
     # workspace -> seconds from the tick's start to its first / last accepted DM
     first_dm: dict[int, float] = field(default_factory=dict)
+    last_dm: dict[int, float] = field(default_factory=dict)
     done_at: dict[int, float] = field(default_factory=dict)  # all of its people sent
     most_requests_in_1s: int = 0
     empty: CommandRun | None = None  # a tick right after, with nothing due
@@ -385,7 +388,7 @@ class Pass:
 
     @property
     def last_dm_s(self) -> float:
-        return max(self.done_at.values(), default=math.nan)
+        return max(self.last_dm.values(), default=math.nan)
 
 
 def psoas_bot() -> str:
@@ -599,6 +602,7 @@ def check(result: Pass) -> None:
     start = result.run.started
     for workspace, times in accepted_times.items():
         result.first_dm[workspace] = min(times) - start
+        result.last_dm[workspace] = max(times) - start
         if sent_per_workspace[workspace] == workload.due[workspace]:
             result.done_at[workspace] = max(times) - start
 
@@ -620,6 +624,24 @@ def once(result: Pass) -> str:
         f"{result.wrong_token} wrong token" if result.wrong_token else "",
     ]
     return "NO: " + ", ".join(part for part in parts if part)
+
+
+def log_summary(stderr: str, top: int = 5) -> list[str]:
+    """The tick's warnings and errors (JSON log lines), counted by logger, message and the
+    last line of any exception: what went wrong inside the pass, without reading its log."""
+    counted: Counter[str] = Counter()
+    for line in stderr.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = {"level": "stderr", "logger": "-", "message": line}
+        if not isinstance(entry, dict) or entry.get("level") in ("debug", "info"):
+            continue
+        exception = str(entry.get("exception") or "").strip().splitlines()
+        cause = f" [{exception[-1][:120]}]" if exception else ""
+        message = re.sub(r"\d+", "N", str(entry.get("message", "")))[:120]
+        counted[f"{entry.get('level')} {entry.get('logger')}: {message}{cause}"] += 1
+    return [f"{count:,} x {what}" for what, count in counted.most_common(top)]
 
 
 def per_dm_ms(seconds: float, dms: int) -> float:
@@ -659,6 +681,8 @@ def pass_lines(results: Sequence[Pass], floor: float | None = None) -> list[str]
             f"{result.commits:,} commits, {result.rollbacks:,} rollbacks; stand-in CPU "
             f"{result.standin_cpu:.1f} s; exit {result.run.returncode}"
         )
+        for logged in log_summary(result.run.stderr):
+            lines.append(f"  {result.workload.label}: logged {logged}")
     return lines
 
 
