@@ -6,10 +6,11 @@ own process, PostgreSQL, the Slack stand-in in a process of its own), for issue 
         [--fair-big 10000] [--fair-small 100] [--fair-others 9]
         [--many-workspaces 1000] [--many-per-workspace 20]
         [--memory-sizes 10000,100000] [--memory-workspaces 100] [--memory-rate 50]
-        [--postgres-url URL] [--timeout 3600] [--check] [--quick]
+        [--postgres-url URL] [--timeout 3600] [--no-empty-tick] [--check] [--quick]
 
 Each pass: the benchmark's database emptied (migrated once, `bot.data.schema`), workspaces and
-people seeded, a fresh stand-in, then `psoas-bot tick --at <the pass's instant>` with
+people seeded, the stand-in's record emptied (one stand-in process per latency and limit, shared
+by the passes that use it), then `psoas-bot tick --at <the pass's instant>` with
 DATABASE_URL, SLACK_API_URL (the stand-in) and NUDGE_RATE_PER_SECOND in its environment, and
 either SLACK_BOT_TOKEN (single-token mode: one token, every workspace) or SLACK_CLIENT_ID,
 SLACK_CLIENT_SECRET and TOKEN_ENCRYPTION_KEY (OAuth mode: one installation per workspace, saved
@@ -54,6 +55,7 @@ anew: never point it at one you keep).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -154,6 +156,7 @@ OPTIONS = (
     Option("--memory-rate", 50.0, "5: NUDGE_RATE_PER_SECOND (the most the settings allow)"),
     Option("--postgres-url", DEFAULT_POSTGRES_URL, "a database of the benchmark's own"),
     Option("--timeout", 3600.0, "seconds before a tick is killed", quick=120.0),
+    Option("--no-empty-tick", False, "2: skip the tick with nothing due", quick=True),
 )
 
 
@@ -172,6 +175,7 @@ class Ledger:
         # (workspace, arrival on the monotonic clock, accepted)
         self.requests: list[tuple[str, float, bool]] = []
         self.sequence = 0
+        self.cpu_mark = time.process_time()
 
     def admit(self, token: str, channel: str) -> tuple[bool, int]:
         now = time.monotonic()
@@ -191,14 +195,24 @@ class Ledger:
                 self.sequence += 1
             return ok, self.sequence
 
-    def report(self) -> dict[str, Any]:
+    def drain(self) -> dict[str, Any]:
+        """What it saw since the last drain, and its CPU seconds meanwhile; then it starts
+        afresh (the limit's windows too) for the next pass."""
         with self.lock:
-            return {"accepted": dict(self.accepted), "requests": list(self.requests)}
+            cpu = time.process_time()
+            seen = {
+                "accepted": dict(self.accepted),
+                "requests": self.requests,
+                "cpu": cpu - self.cpu_mark,
+            }
+            self.accepted, self.requests, self.cpu_mark = Counter(), [], cpu
+            self.recent.clear()
+            return seen
 
 
 def ledger_responder(latency_s: float, limit: int | None) -> tuple[Responder, Callable[[], object]]:
     """For `StandInProcess`: chat.postMessage answered after the latency (429s too), 429 past
-    the limit per workspace."""
+    the limit per workspace. Its report drains the ledger, so passes can share the process."""
     ledger = Ledger(limit)
 
     def responder(call: Call) -> tuple[int, dict[str, Any], dict[str, str]] | None:
@@ -212,7 +226,7 @@ def ledger_responder(latency_s: float, limit: int | None) -> tuple[Responder, Ca
             return rate_limited(RETRY_AFTER_S)
         return 200, {"ok": True, "channel": channel, "ts": f"1700000000.{sequence:06d}"}, {}
 
-    return responder, ledger.report
+    return responder, ledger.drain
 
 
 # ---------------------------------------------------------------- the people
@@ -516,42 +530,65 @@ def log_statuses(engine: Engine) -> dict[str, int]:
         return {str(status): int(count) for status, count in rows}
 
 
+class StandIns:
+    """A stand-in process per (latency, limit), started on first use and shared by the passes
+    that use it (each pass drains its ledger): a process start is seconds on a loaded machine."""
+
+    def __init__(self) -> None:
+        self.stack = contextlib.ExitStack()
+        self.running: dict[tuple[float, int | None], StandInProcess] = {}
+
+    def __enter__(self) -> StandIns:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stack.__exit__(*exc)
+
+    def get(self, latency_s: float, limit: int | None) -> StandInProcess:
+        key = (latency_s, limit)
+        if key not in self.running:
+            process = StandInProcess(ledger_responder, latency_s, limit, name="bench-standin")
+            self.running[key] = self.stack.enter_context(process)
+            process.report()  # what its start-up cost is no pass's
+        return self.running[key]
+
+
 def run_pass(
     args: argparse.Namespace,
     engine: Engine,
+    standins: StandIns,
     workload: Workload,
     pool: Sequence[dict[str, Any]],
     *,
     empty_after: bool = False,
 ) -> Pass:
-    """Seed, start a fresh stand-in, run the tick, and check what the stand-in saw."""
+    """Seed, run the tick against the stand-in, and check what the stand-in saw."""
     progress(f"{workload.scenario}: {workload.label}: seeding {workload.total:,} due ...")
     key = Fernet.generate_key().decode()
-    standin = StandInProcess(
-        ledger_responder, workload.latency_s, workload.limit, name="bench-standin"
-    ).start()  # imports while the database is seeded
-    with standin:
-        empty_tables(engine)
-        seed(engine, workload, pool, key)
-        env = tick_environment(args.postgres_url, standin.api_url, workload, key)
-        command = [psoas_bot(), "tick", "--at", NOW.isoformat()]
-        commits0, rollbacks0 = transactions(engine)
-        progress(f"{workload.scenario}: {workload.label}: psoas-bot tick ...")
-        run = run_measured(command, env=env, timeout=args.timeout)
-        time.sleep(0.3)  # the tick's connections' statistics reach pg_stat_database on exit
-        commits1, rollbacks1 = transactions(engine)
-        empty = None
-        if empty_after:  # everyone is rescheduled now: the same command with nothing to do
-            empty = run_measured(command, env=env, timeout=args.timeout)
-        final = standin.stop()
+    empty_tables(engine)
+    seed(engine, workload, pool, key)
+    standin = standins.get(workload.latency_s, workload.limit)
+    env = tick_environment(args.postgres_url, standin.api_url, workload, key)
+    command = [psoas_bot(), "tick", "--at", NOW.isoformat()]
+    commits0, rollbacks0 = transactions(engine)
+    progress(f"{workload.scenario}: {workload.label}: psoas-bot tick ...")
+    run = run_measured(command, env=env, timeout=args.timeout)
+    time.sleep(0.3)  # the tick's connections' statistics reach pg_stat_database on exit
+    commits1, rollbacks1 = transactions(engine)
+    empty = None
+    if empty_after and not args.no_empty_tick:
+        # Everyone is rescheduled now: the same command with nothing to do. A DM it sent
+        # would count as a second one.
+        empty = run_measured(command, env=env, timeout=args.timeout)
+    seen = standin.report()
     if run.timed_out or run.returncode != 0:
         progress(f"tick exited {run.returncode}{' (timed out)' if run.timed_out else ''}:\n"
                  f"{run.stdout[-2000:]}\n{run.stderr[-4000:]}")  # fmt: skip
     result = Pass(
         workload,
         run,
-        final["report"],
-        float(final["cpu"]),
+        seen,
+        float(seen["cpu"]),
         commits1 - commits0,
         rollbacks1 - rollbacks0,
         log_statuses(engine),
@@ -677,6 +714,11 @@ def pass_lines(results: Sequence[Pass], floor: float | None = None) -> list[str]
     for result in results:
         lines.append(f"  {result.workload.label}: the tick said: {result.said}")
         lines.append(
+            f"  {result.workload.label}: DMs per due person: {result.missing} missing, "
+            f"{result.duplicated} doubled; {result.unexpected} to someone not due, "
+            f"{result.wrong_token} with another workspace's token"
+        )
+        lines.append(
             f"  {result.workload.label}: nudge log {result.statuses or 'empty'}; PostgreSQL "
             f"{result.commits:,} commits, {result.rollbacks:,} rollbacks; stand-in CPU "
             f"{result.standin_cpu:.1f} s; exit {result.run.returncode}"
@@ -696,7 +738,11 @@ def section(number: int, heading: str, lines: Sequence[str]) -> None:
 
 
 def floor_passes(
-    args: argparse.Namespace, engine: Engine, pool: Sequence[dict[str, Any]], cache: dict[str, Any]
+    args: argparse.Namespace,
+    engine: Engine,
+    standins: StandIns,
+    pool: Sequence[dict[str, Any]],
+    cache: dict[str, Any],
 ) -> list[Pass]:
     """Scenario 1's passes, one per mode (scenario 2 reads the same ones)."""
     if "floor" not in cache:
@@ -706,6 +752,7 @@ def floor_passes(
             run_pass(
                 args,
                 engine,
+                standins,
                 Workload(
                     "floor",
                     label[mode],
@@ -789,12 +836,13 @@ def scenario_cpu(results: list[Pass]) -> list[Target]:
 
 
 def scenario_fairness(
-    args: argparse.Namespace, engine: Engine, pool: Sequence[dict[str, Any]]
+    args: argparse.Namespace, engine: Engine, standins: StandIns, pool: Sequence[dict[str, Any]]
 ) -> list[Target]:
     due = (args.fair_big,) + (args.fair_small,) * args.fair_others
     result = run_pass(
         args,
         engine,
+        standins,
         Workload(
             "fairness",
             "1 big + small",
@@ -848,12 +896,13 @@ def scenario_fairness(
 
 
 def scenario_many(
-    args: argparse.Namespace, engine: Engine, pool: Sequence[dict[str, Any]]
+    args: argparse.Namespace, engine: Engine, standins: StandIns, pool: Sequence[dict[str, Any]]
 ) -> list[Target]:
     due = (args.many_per_workspace,) * args.many_workspaces
     result = run_pass(
         args,
         engine,
+        standins,
         Workload(
             "many",
             f"{args.many_workspaces} x {args.many_per_workspace}",
@@ -905,12 +954,13 @@ def spread(total: int, workspaces: int) -> tuple[int, ...]:
 
 
 def scenario_memory(
-    args: argparse.Namespace, engine: Engine, pool: Sequence[dict[str, Any]]
+    args: argparse.Namespace, engine: Engine, standins: StandIns, pool: Sequence[dict[str, Any]]
 ) -> list[Target]:
     results = [
         run_pass(
             args,
             engine,
+            standins,
             Workload(
                 "memory",
                 f"{total:,} due",
@@ -987,16 +1037,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets: list[Target] = []
     cache: dict[str, Any] = {}
     try:
-        if "floor" in args.scenarios:
-            targets += scenario_floor(args, floor_passes(args, engine, pool, cache))
-        if "cpu" in args.scenarios:
-            targets += scenario_cpu(floor_passes(args, engine, pool, cache))
-        if "fairness" in args.scenarios:
-            targets += scenario_fairness(args, engine, pool)
-        if "many" in args.scenarios:
-            targets += scenario_many(args, engine, pool)
-        if "memory" in args.scenarios:
-            targets += scenario_memory(args, engine, pool)
+        with StandIns() as standins:
+            if "floor" in args.scenarios:
+                passes = floor_passes(args, engine, standins, pool, cache)
+                targets += scenario_floor(args, passes)
+            if "cpu" in args.scenarios:
+                targets += scenario_cpu(floor_passes(args, engine, standins, pool, cache))
+            if "fairness" in args.scenarios:
+                targets += scenario_fairness(args, engine, standins, pool)
+            if "many" in args.scenarios:
+                targets += scenario_many(args, engine, standins, pool)
+            if "memory" in args.scenarios:
+                targets += scenario_memory(args, engine, standins, pool)
     finally:
         engine.dispose()
     print()

@@ -252,15 +252,16 @@ def _serve_standin(
             standin.stop()
             return final
 
-        return standin.api_url, {"stop": stop}
+        return standin.api_url, {"report": report, "stop": stop}
 
     run_child(conn, setup)
 
 
 class StandInProcess(ChildProcess):
     """The Slack stand-in in a process of its own, answering chat.postMessage with the responder
-    that `factory(*args)` makes (module-level, for spawn). `final` holds the factory's report,
-    the process's CPU seconds, its garbage collections and its ru_maxrss."""
+    that `factory(*args)` makes (module-level, for spawn). `report()` asks for the factory's
+    report meanwhile; `final` holds the last one, the process's CPU seconds, its garbage
+    collections and its ru_maxrss."""
 
     def __init__(
         self, factory: StandInFactory, *args: object, backlog: int = 1024, name: str
@@ -270,6 +271,11 @@ class StandInProcess(ChildProcess):
     @property
     def api_url(self) -> str:
         return str(self.hello)
+
+    def report(self) -> Any:
+        """The factory's report now, the stand-in still serving (a report that drains what it
+        saw lets one stand-in serve several passes)."""
+        return self.ask("report")
 
 
 # ---------------------------------------------------------------- a command, measured
