@@ -23,6 +23,7 @@ import os
 import pstats
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -251,15 +252,16 @@ def _serve_standin(
             standin.stop()
             return final
 
-        return standin.api_url, {"stop": stop}
+        return standin.api_url, {"report": report, "stop": stop}
 
     run_child(conn, setup)
 
 
 class StandInProcess(ChildProcess):
     """The Slack stand-in in a process of its own, answering chat.postMessage with the responder
-    that `factory(*args)` makes (module-level, for spawn). `final` holds the factory's report,
-    the process's CPU seconds, its garbage collections and its ru_maxrss."""
+    that `factory(*args)` makes (module-level, for spawn). `report()` asks for the factory's
+    report meanwhile; `final` holds the last one, the process's CPU seconds, its garbage
+    collections and its ru_maxrss."""
 
     def __init__(
         self, factory: StandInFactory, *args: object, backlog: int = 1024, name: str
@@ -269,6 +271,71 @@ class StandInProcess(ChildProcess):
     @property
     def api_url(self) -> str:
         return str(self.hello)
+
+    def report(self) -> Any:
+        """The factory's report now, the stand-in still serving (a report that drains what it
+        saw lets one stand-in serve several passes)."""
+        return self.ask("report")
+
+
+# ---------------------------------------------------------------- a command, measured
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """One run of a command as its own process: its wall time, and the CPU and peak memory
+    the kernel counted for that process alone (os.wait4), not for every child reaped so far
+    as RUSAGE_CHILDREN would."""
+
+    returncode: int
+    started: float  # time.monotonic() when it was started: CLOCK_MONOTONIC is system-wide
+    seconds: float
+    user_seconds: float
+    system_seconds: float
+    maxrss_kib: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.user_seconds + self.system_seconds
+
+
+def run_measured(argv: Sequence[str], *, env: Mapping[str, str], timeout: float) -> CommandRun:
+    """Run `argv` to its end (killed after `timeout` seconds), its output kept in files so a
+    chatty child never blocks on a full pipe."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(list(argv), env=dict(env), stdout=out, stderr=err)
+        reaped: list[tuple[float, int, resource.struct_rusage]] = []
+
+        def reap() -> None:
+            _pid, status, usage = os.wait4(process.pid, 0)
+            reaped.append((time.monotonic(), status, usage))
+
+        reaper = threading.Thread(target=reap, name="bench-reaper", daemon=True)
+        reaper.start()
+        reaper.join(timeout)
+        timed_out = reaper.is_alive()
+        if timed_out:
+            process.kill()
+            reaper.join()
+        ended, status, usage = reaped[0]
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        return CommandRun(
+            returncode=process.returncode,
+            started=started,
+            seconds=ended - started,
+            user_seconds=usage.ru_utime,
+            system_seconds=usage.ru_stime,
+            maxrss_kib=usage.ru_maxrss,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+            timed_out=timed_out,
+        )
 
 
 # ---------------------------------------------------------------- signed requests
@@ -441,6 +508,16 @@ def percentile_ms(seconds: Sequence[float], pct: float) -> float:
     ordered = sorted(seconds)
     rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1] * 1000
+
+
+def most_in_window(times: Sequence[float], span: float = 1.0) -> int:
+    """The most of the sorted instants `times` inside any half-open `span` of time."""
+    best, low = 0, 0
+    for high, now in enumerate(times):
+        while times[low] <= now - span:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
 
 
 def maxrss_kib() -> int:

@@ -4,21 +4,25 @@ benchmark run end to end at a tiny size. Nothing here asserts on a timing."""
 from __future__ import annotations
 
 import math
+import os
+import sys
 from multiprocessing.connection import Connection
 from types import ModuleType
 
 import pytest
 
-from tests.bench import bench_claim, bench_command, bench_dispatch
+from tests.bench import bench_claim, bench_command, bench_dispatch, bench_tick
 from tests.bench.harness import (
     Answers,
     ChildProcess,
     KeepAliveClient,
     Target,
     finish,
+    most_in_window,
     parse_options,
     percentile_ms,
     run_child,
+    run_measured,
     scratch_directory,
     table,
 )
@@ -64,6 +68,19 @@ def test_percentiles_and_tables() -> None:
         (bench_claim, [], {"sizes": [100_000, 1_000_000], "backends": ["sqlite", "postgresql"]}),
         (bench_dispatch, ["--quick", "--check"], {"workspaces": 5, "per_workspace": 60}),
         (bench_dispatch, [], {"workspaces": 20, "per_workspace": 500, "limit": 20}),
+        (
+            bench_tick,
+            [],
+            {
+                "workspaces": 10,
+                "per_workspace": 500,
+                "limit": 20,
+                "fair_big": 10_000,
+                "many_workspaces": 1_000,
+                "memory_sizes": [10_000, 100_000],
+            },
+        ),
+        (bench_tick, ["--quick", "--scenarios", "cpu,floor"], {"scenarios": ["cpu", "floor"]}),
     ],
 )
 def test_options(module: ModuleType, argv: list[str], expected: dict[str, object]) -> None:
@@ -78,11 +95,35 @@ def test_options(module: ModuleType, argv: list[str], expected: dict[str, object
         (bench_claim, ["--backends", "mysql"]),
         (bench_command, ["--rounds", "0"]),
         (bench_dispatch, ["--workspaces", "0"]),
+        (bench_tick, ["--scenarios", "floor,speed"]),
+        (bench_tick, ["--memory-sizes", "100000,10000"]),
+        (bench_tick, ["--modes", "bot"]),
     ],
 )
 def test_bad_options_are_refused(module: ModuleType, argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse_options(module.__doc__, module.OPTIONS, argv)
+
+
+def test_most_in_window_counts_a_half_open_second() -> None:
+    assert most_in_window([]) == 0
+    assert most_in_window([0.0, 0.2, 0.5, 0.999]) == 4
+    assert most_in_window([0.0, 0.5, 0.999, 1.0, 1.5]) == 3  # (0.0, 1.0] holds three
+    assert most_in_window([0.0, 1.0, 2.0]) == 1
+
+
+def test_a_measured_command_reports_its_own_exit_cpu_and_memory() -> None:
+    burn = "import sys; block = bytearray(64 * 2**20); sum(range(3_000_000)); sys.exit(3)"
+    run = run_measured([sys.executable, "-c", burn], env=os.environ, timeout=60)
+    assert run.returncode == 3 and not run.timed_out
+    assert run.maxrss_kib > 64 * 1024  # the child's peak, not this process's
+    assert run.cpu_seconds > 0
+    slow = run_measured(
+        [sys.executable, "-c", "import time; print('hi', flush=True); time.sleep(30)"],
+        env=os.environ,
+        timeout=2,
+    )
+    assert slow.timed_out and slow.returncode != 0 and slow.stdout == "hi\n"
 
 
 def test_requests_are_signed_as_slack_signs_them() -> None:
