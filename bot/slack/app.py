@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import html
 import json
 import logging
@@ -235,9 +234,8 @@ class GuardedWebClient(WebClient):
         """A guarded copy of the client Bolt made for one request (with its token, and the
         settings Bolt copied from this client): the same fields, so nothing of a client's
         set-up (proxy variables, user agent) is paid a second time per request."""
-        guarded = copy.copy(plain)
-        guarded.__class__ = GuardedWebClient
-        guarded = cast(GuardedWebClient, guarded)
+        guarded = GuardedWebClient.__new__(GuardedWebClient)
+        guarded.__dict__.update(vars(plain))
         guarded.health = self.health
         return guarded
 

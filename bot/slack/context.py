@@ -51,7 +51,9 @@ def slack_id(value: object, what: str) -> str:
 
 def _ours(value: object, limit: int) -> bool:
     """A string the bot could have written: printable ASCII, within `limit`."""
-    return isinstance(value, str) and len(value) <= limit and all(" " <= c <= "~" for c in value)
+    return (
+        isinstance(value, str) and len(value) <= limit and value.isascii() and value.isprintable()
+    )
 
 
 def _instant(value: object) -> bool:
