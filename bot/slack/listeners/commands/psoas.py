@@ -48,7 +48,7 @@ def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> BoltRespon
     whole request and wake a thread for every command, even one answered in full here.)"""
     services = services_of(context)
     text = typed_text(command.get("text"))
-    parsed = parsed_command(text, services.library)
+    parsed = parse_command(text, services.library)
     if isinstance(parsed, ANSWERED_ALIKE):
         return BoltResponse(status=200, body=answered_alike(parsed, services.library))
     who = who_from(context, command)
@@ -72,22 +72,6 @@ def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> BoltRespon
             client=context.client,
         )
     return None
-
-
-# What people type is short and often the same (`on`, `every 90`, an exercise): parsed once.
-# Commands are frozen values, so one may be shared; longer texts are parsed each time.
-CACHED_TEXT_CHARS = 64
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed_short(text: str, library: Library) -> Command:
-    return parse_command(text, library)
-
-
-def parsed_command(text: str, library: Library) -> Command:
-    if len(text) > CACHED_TEXT_CHARS:
-        return parse_command(text, library)
-    return _parsed_short(text, library)
 
 
 @functools.lru_cache(maxsize=512)
