@@ -190,7 +190,8 @@ EVERY = re.compile(r"every (\d+)")
 def bare_app(api_url: str, workdir: str, database_url: str | None = None) -> Any:
     """What an honest hand-written Bolt app does for the two commands: a constant for anything
     but `every N`; for that, N parsed, one Core UPDATE of the person's row in one transaction
-    (SQLite with the real app's pragmas: WAL and a busy timeout), one line of answer."""
+    (SQLite with the real app's pragmas: WAL and a busy timeout; a pooled connection per
+    server thread), one line of answer."""
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
     from sqlalchemy import create_engine, event, update
@@ -201,7 +202,9 @@ def bare_app(api_url: str, workdir: str, database_url: str | None = None) -> Any
     if database_url is None:
         database_url = sqlite_url(workdir)
         fresh_database(database_url)
-    engine = create_engine(database_url)
+    # A connection for each server thread, as the real app's pool has (SQLAlchemy's default
+    # of 5 would open and close the others' on every request).
+    engine = create_engine(database_url, pool_size=SERVER_THREADS)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
