@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy.orm import Session, object_session
 
 from bot.core.changes import Change, Rejected, SetMeetings, TurnOn, apply_change
@@ -104,13 +104,19 @@ def write_preferences(person: Person, prefs: Preferences) -> None:
     person.away_until = prefs.away_until
 
 
+# Built once: every command and event reads a person this way, and building the statement
+# cost more than running it (the values go in as parameters, compiled once by SQLAlchemy).
+_PERSON = select(Person).where(
+    Person.team_id == bindparam("team_id"), Person.user_id == bindparam("user_id")
+)
+_PERSON_LOCKED = _PERSON.with_for_update()
+
+
 def find_person(
     session: Session, *, team_id: str, user_id: str, lock: bool = False
 ) -> Person | None:
-    query = select(Person).where(Person.team_id == team_id, Person.user_id == user_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+    query = _PERSON_LOCKED if lock else _PERSON
+    return session.scalars(query, {"team_id": team_id, "user_id": user_id}).one_or_none()
 
 
 def ensure_person(

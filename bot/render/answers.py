@@ -19,6 +19,10 @@ from bot.render.help import build_help, build_invalid
 from bot.render.kit import Message, cached
 
 ContentCommand = ShowHelp | ShowList | ShowRandom | ShowExercise | DidYouMean | Unknown | Invalid
+# The commands whose answer depends on nothing but the command and the library (not
+# `random`): the same command is answered alike every time, so its answer can be kept.
+AnsweredAlike = ShowHelp | ShowList | ShowExercise | DidYouMean | Unknown | Invalid
+ANSWERED_ALIKE = (ShowHelp, ShowList, ShowExercise, DidYouMean, Unknown, Invalid)
 
 
 def reply_to(

@@ -131,16 +131,21 @@ def build_app(
     slack_health: SlackHealth | None = None,
 ) -> App:
     """The Bolt app with every listener registered. `after_ack` runs the work that follows
-    an ack (Bolt's lazy listeners); Bolt's own thread pool unless given. `slack_health`
-    says whether Slack's Web API answers (tests give one on their own clock)."""
+    an ack (Bolt's lazy listeners, and a command's); a pool like Bolt's own unless given.
+    `slack_health` says whether Slack's Web API answers (tests give one on their own
+    clock)."""
     db = database or Database(settings.database_url)
     store = installation_store(settings, db)
+    # Bolt's own default when none is given (5 threads), made here so that a command can
+    # start its work after the ack itself, only when it has some (see `Services.after_ack`).
+    executor = after_ack or ThreadPoolExecutor(max_workers=5, thread_name_prefix="after-ack")
     services = Services(
         settings=settings,
         library=library or load_library(settings.content_dir),
         db=db,
         clock=clock,
         installation_store=store,
+        after_ack=executor,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     health = slack_health or SlackHealth()
@@ -170,27 +175,38 @@ def build_app(
         # lazy listener. (Bolt's other mode polls for the ack every 10 ms, which would add
         # that much to every answer.)
         process_before_response=True,
-        listener_executor=after_ack,
+        listener_executor=executor,
         # Before anything reads the payload's ids (the installation lookup is SQL).
         before_authorize=RefuseMalformed(),
     )
 
-    @app.middleware
-    def provide_services(
-        body: dict[str, Any], context: BoltContext, next: Callable[[], Any]
-    ) -> Any:
-        context[CONTEXT_KEY] = services
-        # The request's Web API client, knowing whether Slack answers (Bolt made a plain one).
-        context["client"] = client.for_request(context.client)
+    app.use(ProvideServices(services, client))
+    app.error(answer_errors)
+    listeners.register(app)
+    return app
+
+
+class ProvideServices(Middleware):
+    """Hands every listener the `Services` and the request's Web API client, guarded (it
+    knows whether Slack answers; Bolt made a plain one), and times the request.
+
+    A plain `Middleware`, not a function: Bolt would build a function's arguments from the
+    request on every request."""
+
+    def __init__(self, services: Services, client: GuardedWebClient) -> None:
+        self.services, self.client = services, client
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        context = req.context
+        context[CONTEXT_KEY] = self.services
+        context["client"] = self.client.for_request(context.client)
         started = time.perf_counter()
         try:
             return next()
         finally:
-            REQUEST_SECONDS.labels(request_kind(body)).observe(time.perf_counter() - started)
-
-    app.error(answer_errors)
-    listeners.register(app)
-    return app
+            REQUEST_SECONDS_BY_KIND[request_kind(req.body)].observe(time.perf_counter() - started)
 
 
 # How long a Web API call may take before Slack counts as not answering (slack_sdk's 30 s
@@ -215,17 +231,13 @@ class GuardedWebClient(WebClient):
         self.health = health
 
     def for_request(self, plain: WebClient) -> GuardedWebClient:
-        """A guarded copy of the client Bolt made for one request (with its token)."""
-        return GuardedWebClient(
-            health=self.health,
-            token=plain.token,
-            base_url=plain.base_url,
-            timeout=plain.timeout,
-            headers=plain.headers,
-            team_id=plain.default_params.get("team_id"),
-            logger=plain.logger,
-            retry_handlers=plain.retry_handlers,
-        )
+        """A guarded copy of the client Bolt made for one request (with its token, and the
+        settings Bolt copied from this client): the same fields, so nothing of a client's
+        set-up (proxy variables, user agent) is paid a second time per request."""
+        guarded = GuardedWebClient.__new__(GuardedWebClient)
+        guarded.__dict__.update(vars(plain))
+        guarded.health = self.health
+        return guarded
 
     def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
         self.health.before_call(api_method)
@@ -419,11 +431,16 @@ class RefuseMalformed(Middleware):
         return BoltResponse(status=200, body="")
 
 
+REQUEST_KINDS = ("command", "block_actions", "event_callback", "view_submission", "other")
+# Each kind's histogram, found once rather than by label on every request.
+REQUEST_SECONDS_BY_KIND = {kind: REQUEST_SECONDS.labels(kind) for kind in REQUEST_KINDS}
+
+
 def request_kind(body: dict[str, Any]) -> str:
     if body.get("command"):
         return "command"
     kind = str(body.get("type") or "other")
-    return kind if kind in ("block_actions", "event_callback", "view_submission") else "other"
+    return kind if kind in REQUEST_KINDS else "other"
 
 
 def installation_store(settings: Settings, db: Database) -> InstallationStore | None:

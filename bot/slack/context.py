@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -50,7 +51,9 @@ def slack_id(value: object, what: str) -> str:
 
 def _ours(value: object, limit: int) -> bool:
     """A string the bot could have written: printable ASCII, within `limit`."""
-    return isinstance(value, str) and len(value) <= limit and all(" " <= c <= "~" for c in value)
+    return (
+        isinstance(value, str) and len(value) <= limit and value.isascii() and value.isprintable()
+    )
 
 
 def _instant(value: object) -> bool:
@@ -158,6 +161,9 @@ class Services:
     installation_store: InstallationStore | None = None
     # Time is a parameter: tests pass a fixed clock instead of sleeping.
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Runs the work that follows an ack (the app's listener executor, Bolt's lazy listeners'
+    # own): a command starts it only when its answer needs it.
+    after_ack: Executor | None = None
 
     def __deepcopy__(self, _memo: dict[int, object]) -> Services:
         # Bolt deep-copies the context for work after the ack (lazy listeners); these are

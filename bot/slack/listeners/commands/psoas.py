@@ -10,17 +10,21 @@ A database failure reaches the error boundary, which answers "I can't save that 
 
 from __future__ import annotations
 
-from slack_bolt import Ack, BoltContext, Respond
+import functools
+import json
+
+from slack_bolt import Ack, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot.core.changes import CHANGE_TYPES, Change, Rejected
+from bot.core.content import Library
 from bot.core.grammar import Command, Export, ForgetMe, ShowStats, ShowStatus, parse_command
 from bot.core.preferences import Preferences
 from bot.core.team import TEAM_COMMANDS, ShowTeam, TeamOff
 from bot.data.movement import read_movement
 from bot.data.people import Who, change_without_slack, read_preferences
 from bot.data.team_breaks import read_break
-from bot.render.answers import reply_to
+from bot.render.answers import ANSWERED_ALIKE, AnsweredAlike, reply_to
 from bot.render.help import build_rejected
 from bot.render.kit import Message, build_notice
 from bot.render.settings import build_forget_confirm, build_settings, headline_for
@@ -36,40 +40,64 @@ EXPORT_STARTED = build_notice(
     ":package: Gathering everything I store about you; it arrives as a file in our DM.",
     "Gathering your data; it arrives as a file in our DM.",
 )
-# Set on the request's context by the ack when the answer comes after it.
-ANSWER_LATER = "psoas_answer_later"
 
 
-def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> None:
-    """The ack: the answer itself when it needs no Slack call, else an empty ack."""
+def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> BoltResponse | None:
+    """The ack: the answer itself when it needs no Slack call, else an empty ack; then, only
+    when there is some, the work after it. (Not a Bolt lazy listener: Bolt would copy the
+    whole request and wake a thread for every command, even one answered in full here.)"""
     services = services_of(context)
     text = typed_text(command.get("text"))
     parsed = parse_command(text, services.library)
-    message = answer_now(parsed, text, services, who_from(context, command), Where.of(command))
-    # The export always continues after its ack; other answers only when they need Slack.
-    context[ANSWER_LATER] = message is None or isinstance(parsed, Export)
+    if isinstance(parsed, ANSWERED_ALIKE):
+        return BoltResponse(status=200, body=answered_alike(parsed, services.library))
+    who = who_from(context, command)
+    message = answer_now(parsed, text, services, who, Where.of(command))
     if message is None:
         ack()
     else:
         ack(response_type="ephemeral", **message.as_kwargs())
+    # The export always continues after its ack; other answers only when they need Slack.
+    if message is None or isinstance(parsed, Export):
+        later = services.after_ack
+        assert later is not None, "build_app gives the services an executor"
+        later.submit(
+            finish_psoas,
+            parsed=parsed,
+            text=text,
+            command=command,
+            body=command,  # a command's payload is the whole body
+            context=context,
+            respond=context.respond,
+            client=context.client,
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def answered_alike(parsed: AnsweredAlike, library: Library) -> str:
+    """The ack's body for a command answered alike every time (help, an exercise...),
+    rendered and encoded once, as Bolt's `ack` would encode it. Bounded: some hold what
+    was typed (a correction, an unknown word)."""
+    message = reply_to(parsed, library)
+    body = {"text": message.text, "response_type": "ephemeral", "blocks": message.blocks}
+    return json.dumps(body)
 
 
 @after_ack
 def finish_psoas(
-    command: Payload, body: Payload, context: BoltContext, respond: Respond, client: WebClient
+    parsed: Command,
+    text: str,
+    command: Payload,
+    body: Payload,
+    context: BoltContext,
+    respond: Respond,
+    client: WebClient,
 ) -> None:
     """After the ack: the answers that needed Slack, through the response URL."""
-    if not context.get(ANSWER_LATER):
-        return
     services = services_of(context)
-    text = typed_text(command.get("text"))
     message = answer_later(
-        parse_command(text, services.library),
-        text,
-        services,
-        who_from(context, body),
-        client,
-        Where.of(command),
+        parsed, text, services, who_from(context, body), client, Where.of(command)
     )
     if message is not None:
         respond(response_type="ephemeral", **message.as_kwargs())
