@@ -351,8 +351,10 @@ def change_without_slack(
     nothing saved) if something does, so the caller can ask after answering Slack."""
     with db.session() as session:
         # Core, not the ORM: a command answered in the ack is one locked read and one
-        # UPDATE, and building, tracking and flushing a Person cost more than the SQL did.
-        found = session.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
+        # UPDATE, and building, tracking and flushing a Person cost more than the SQL did
+        # (on the session's connection: the ORM's execute path adds nothing to Core's).
+        connection = session.connection()
+        found = connection.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
         row = cast("Row[Any] | None", found)  # a row of every column: typed as one
         if row is None or any(_needs_slack(row, change)):
             return None
@@ -377,7 +379,7 @@ def change_without_slack(
         upcoming = next_after(
             prefs, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
         )
-        session.execute(
+        connection.execute(
             _UPDATE_PERSON,
             {
                 **_key(who),
