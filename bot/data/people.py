@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session, object_session
 
 from bot.core.changes import Change, Rejected, SetMeetings, TurnOn, apply_change
@@ -82,8 +82,34 @@ def offset_of(person: Person | Row[Any], spread_seconds: float) -> timedelta:
 def workspace_offset(session: Session | None, person: Person) -> timedelta:
     """The person's spread offset, from their workspace's window as stored now: the same one
     a claim works out, so `status` and the nudge agree."""
-    workspace = session.get(Workspace, person.team_id) if session is not None else None
+    if session is None:
+        return offset_of(person, 0)
+    # No autoflush: the person's pending changes go out in one UPDATE at commit, not one
+    # here and another for the schedule written after it.
+    with session.no_autoflush:
+        workspace = session.get(Workspace, person.team_id)
     return offset_of(person, workspace.nudge_spread_seconds if workspace else 0)
+
+
+def preference_columns(prefs: Preferences) -> dict[str, Any]:
+    """The person's columns that hold `prefs`, as `write_preferences` sets them."""
+    return {
+        "opted_in": prefs.opted_in,
+        "tz": prefs.tz,
+        "work_start": prefs.work_start,
+        "work_end": prefs.work_end,
+        "work_days": days_to_mask(prefs.work_days),
+        "interval_minutes": prefs.interval_minutes,
+        "quiet_start": prefs.quiet_start,
+        "quiet_end": prefs.quiet_end,
+        "snoozed_until": prefs.snoozed_until,
+        "stopped_reason": prefs.stopped_reason,
+        "weekly_summary": prefs.weekly_summary,
+        "meetings": prefs.meetings,
+        "busy_until": prefs.busy_until,
+        "busy_kind": prefs.busy_kind,
+        "away_until": prefs.away_until,
+    }
 
 
 def write_preferences(person: Person, prefs: Preferences) -> None:
@@ -110,6 +136,28 @@ _PERSON = select(Person).where(
     Person.team_id == bindparam("team_id"), Person.user_id == bindparam("user_id")
 )
 _PERSON_LOCKED = _PERSON.with_for_update()
+_PEOPLE = cast(Table, Person.__table__)
+# The person's row and their workspace's spread window, the row locked (FOR UPDATE on
+# PostgreSQL, of the person's row only; SQLite's writer lock is taken at BEGIN).
+_PERSON_ROW_LOCKED = (
+    select(
+        *_PEOPLE.c,
+        select(Workspace.nudge_spread_seconds)
+        .where(Workspace.team_id == _PEOPLE.c.team_id)
+        .scalar_subquery()
+        .label("spread_seconds"),
+    )
+    .where(_PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user"))
+    .with_for_update(of=_PEOPLE)
+)
+# The columns to set come as the parameters' other keys.
+_UPDATE_PERSON = update(_PEOPLE).where(
+    _PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user")
+)
+
+
+def _key(who: Who) -> dict[str, str]:
+    return {"key_team": who.team_id, "key_user": who.user_id}
 
 
 def find_person(
@@ -211,22 +259,44 @@ def dnd_windows_of(person: Person | Row[Any], now: datetime) -> Sequence[DndWind
     )
 
 
+@dataclass(frozen=True)
+class Next:
+    """A person's schedule columns: the next nudge's slot and send time, the next summary."""
+
+    slot_at: datetime | None
+    nudge_at: datetime | None
+    summary_at: datetime | None
+
+
+def next_after(
+    prefs: Preferences, *, after: datetime, now: datetime, dnd: Sequence[DndWindow]
+) -> Next:
+    """The first nudge whose slot comes strictly after `after`, and the next summary."""
+    nudge = next_nudge(prefs, after=after, dnd=dnd)
+    # A summary due this very instant stays due: the tick claims summaries separately.
+    summary = next_summary(prefs, after=now - timedelta(microseconds=1))
+    return Next(nudge.slot if nudge else None, nudge.send_at if nudge else None, summary)
+
+
+def after_change(pending: datetime | None, now: datetime) -> datetime:
+    """After a settings, time zone or DND change: from the pending slot if it has not been
+    sent yet (a nudge DND deferred past now is kept, or brought forward), else from now."""
+    after = min(now, pending) if pending is not None else now
+    return after - timedelta(microseconds=1)
+
+
 def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
     """Set the person's next nudge: the first one whose slot comes strictly after `after`."""
     prefs = to_preferences(person, offset=workspace_offset(object_session(person), person))
-    nudge = next_nudge(prefs, after=after, dnd=dnd_windows_of(person, now))
-    person.next_slot_at = nudge.slot if nudge else None
-    person.next_nudge_at = nudge.send_at if nudge else None
-    # A summary due this very instant stays due: the tick claims summaries separately.
-    person.next_summary_at = next_summary(prefs, after=now - timedelta(microseconds=1))
+    upcoming = next_after(prefs, after=after, now=now, dnd=dnd_windows_of(person, now))
+    person.next_slot_at = upcoming.slot_at
+    person.next_nudge_at = upcoming.nudge_at
+    person.next_summary_at = upcoming.summary_at
 
 
 def reschedule_after_change(person: Person, *, now: datetime) -> None:
-    """After a settings, time zone or DND change: from the pending slot if it has not been
-    sent yet (a nudge DND deferred past now is kept, or brought forward), else from now."""
-    pending = person.next_slot_at
-    after = min(now, pending) if pending is not None else now
-    reschedule(person, after=after - timedelta(microseconds=1), now=now)
+    """After a settings, time zone or DND change (see `after_change`)."""
+    reschedule(person, after=after_change(person.next_slot_at, now), now=now)
 
 
 def update_dnd(person: Person, status: DndStatus, *, now: datetime) -> None:
@@ -248,7 +318,7 @@ def read_preferences(db: Database, who: Who) -> Preferences | None:
         return replace(to_preferences(person, offset=offset), workspace_paused=paused)
 
 
-def _needs_slack(person: Person | None, change: Change) -> tuple[bool, bool]:
+def _needs_slack(person: Person | Row[Any] | None, change: Change) -> tuple[bool, bool]:
     """What must be asked of Slack before `change` can be saved: the time zone of someone
     new, and the Do Not Disturb window of someone nudged whose window is not known yet
     (events keep it fresh after that one look)."""
@@ -280,10 +350,46 @@ def change_without_slack(
     """Apply `change` in one transaction if nothing needs asking of Slack first; None (and
     nothing saved) if something does, so the caller can ask after answering Slack."""
     with db.session() as session:
-        person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
-        if person is None or any(_needs_slack(person, change)):
+        # Core, not the ORM: a command answered in the ack is one locked read and one
+        # UPDATE, and building, tracking and flushing a Person cost more than the SQL did
+        # (on the session's connection: the ORM's execute path adds nothing to Core's).
+        connection = session.connection()
+        found = connection.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
+        row = cast("Row[Any] | None", found)  # a row of every column: typed as one
+        if row is None or any(_needs_slack(row, change)):
             return None
-        return _apply(session, person, change, now, dnd=None)
+        result = apply_change(to_preferences(row), change, now)
+        if not isinstance(result, Preferences):
+            return result
+        if isinstance(change, SetMeetings) and not change.on:
+            end_away(session, who.team_id, who.user_id, now=now)
+        # As `to_preferences` would read the row back once written, with the new interval's
+        # spread offset (the one a claim works out).
+        prefs = replace(
+            result,
+            work_days=mask_to_days(days_to_mask(result.work_days)),
+            next_nudge_at=row.next_nudge_at,
+            nudge_offset=spread_offset(
+                who.team_id,
+                who.user_id,
+                window_seconds=row.spread_seconds or 0,
+                interval_minutes=result.interval_minutes,
+            ),
+        )
+        upcoming = next_after(
+            prefs, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
+        )
+        connection.execute(
+            _UPDATE_PERSON,
+            {
+                **_key(who),
+                **preference_columns(result),
+                "next_slot_at": upcoming.slot_at,
+                "next_nudge_at": upcoming.nudge_at,
+                "next_summary_at": upcoming.summary_at,
+            },
+        )
+        return replace(prefs, next_nudge_at=upcoming.nudge_at)
 
 
 def change_preferences(

@@ -3,15 +3,39 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot.core.changes import TurnOn
+from bot.core.changes import (
+    Change,
+    ClearQuiet,
+    SetDays,
+    SetHours,
+    SetInterval,
+    SetMeetings,
+    SetQuiet,
+    SetWeeklySummary,
+    SnoozeFor,
+    SnoozeOff,
+    TurnOff,
+    TurnOn,
+)
+from bot.core.preferences import Preferences
+from bot.core.schedule import DndStatus
 from bot.data.activity import record_completion
 from bot.data.database import Database
-from bot.data.models import Completion, CompletionSource, NudgeLog, Person
-from bot.data.people import Who, change_preferences, ensure_person, find_person, forget
+from bot.data.models import Completion, CompletionSource, NudgeLog, Person, Workspace
+from bot.data.people import (
+    Who,
+    change_preferences,
+    change_without_slack,
+    ensure_person,
+    find_person,
+    forget,
+    read_preferences,
+)
 from bot.engine.claims import claim_due
 
 WHO = Who("T1", "U1")
@@ -47,3 +71,60 @@ def test_forget_me_deletes_the_person_their_completions_and_their_nudge_log(
         logged = session.execute(select(NudgeLog.user_id)).scalars().all()
     assert left == ["U2"] and logged == ["U2"]  # the other person keeps theirs
     assert forget(db, WHO) == 0  # nothing left to forget
+
+
+def _columns(db: Database, who: Who) -> dict[str, object]:
+    with db.session() as session:
+        person = find_person(session, team_id=who.team_id, user_id=who.user_id)
+        assert person is not None
+        return {
+            column.key: getattr(person, column.key)
+            for column in Person.__table__.columns
+            if column.key not in {"user_id", "created_at", "updated_at"}
+        }
+
+
+def test_a_change_answered_in_the_ack_saves_and_shows_what_the_full_change_does(
+    db: Database,
+) -> None:
+    """`change_without_slack` (one locked read, one UPDATE) stores the same row and answers
+    with the same settings as `change_preferences`, in a workspace whose nudges are spread."""
+    fast, full = Who("T1", "U1"), Who("T1", "U2")
+    start = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    for who in (fast, full):
+        change_preferences(
+            db, who, TurnOn(), now=start, timezone_of=lambda: "Europe/Berlin",
+            dnd_of=lambda: DndStatus(start=None, end=None),
+        )  # fmt: skip
+    with db.session() as session:
+        session.execute(update(Workspace).values(nudge_spread_seconds=1200))
+    steps: list[Change] = [
+        SetInterval(45),
+        SetHours(time(8), time(18)),
+        SetDays(frozenset({0, 2, 4})),
+        SetQuiet(time(12), time(13)),
+        SnoozeFor(90),
+        SetMeetings(on=False),
+        SnoozeOff(),
+        ClearQuiet(),
+        SetWeeklySummary(on=False),
+        TurnOff(),
+        TurnOn(),
+    ]
+    for number, step in enumerate(steps):
+        now = start + timedelta(minutes=7 * number)
+        answered = change_without_slack(db, fast, step, now=now)
+        expected = change_preferences(db, full, step, now=now, timezone_of=lambda: "UTC")
+        assert isinstance(answered, Preferences) and isinstance(expected, Preferences)
+        # Each person's nudges come at their own offset inside the slot; all else is alike.
+        assert replace(answered, next_nudge_at=None, nudge_offset=timedelta(0)) == replace(
+            expected, next_nudge_at=None, nudge_offset=timedelta(0)
+        ), step
+        assert read_preferences(db, fast) == answered, step  # what `status` shows next
+        stored, reference = _columns(db, fast), _columns(db, full)
+        assert stored.pop("next_nudge_at") == answered.next_nudge_at, step
+        reference.pop("next_nudge_at")
+        assert stored == reference, step
+        if answered.next_nudge_at is not None:
+            assert answered.next_nudge_at == stored["next_slot_at"] + answered.nudge_offset
+    assert answered.nudge_offset > timedelta(0)
