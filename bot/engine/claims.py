@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Row, Select, Table, TextClause, bindparam, func, select, text, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.core.preferences import Preferences, mask_to_days
@@ -163,17 +163,23 @@ _PG_RESCHEDULE = text(
 )
 
 
-_PG_CLAIM = text(
-    f"""
-    INSERT INTO nudge_log
-        (team_id, user_id, kind, slot_at, send_at, status, attempts, claimed_at, claimed_by)
-    SELECT raw.team_id, raw.user_id, 'nudge', {_PG_INSTANT.format("slot_us")},
-           {_PG_INSTANT.format("send_us")}, 'claimed', 1, :now, :worker
-    FROM {_PG_ROWS}
-    ON CONFLICT DO NOTHING
-    RETURNING id, team_id, user_id, slot_at
-    """
-)
+def pg_claim_statement(kind: LogKind) -> TextClause:
+    """On PostgreSQL, one INSERT of a batch's claims of `kind`, whatever its size; a slot that
+    already has a row is skipped, not returned (as `_insert_claims`)."""
+    return text(
+        f"""
+        INSERT INTO nudge_log
+            (team_id, user_id, kind, slot_at, send_at, status, attempts, claimed_at, claimed_by)
+        SELECT raw.team_id, raw.user_id, '{kind.value}', {_PG_INSTANT.format("slot_us")},
+               {_PG_INSTANT.format("send_us")}, '{LogStatus.CLAIMED.value}', 1, :now, :worker
+        FROM {_PG_ROWS}
+        ON CONFLICT DO NOTHING
+        RETURNING id, team_id, user_id, slot_at
+        """
+    )
+
+
+_PG_CLAIM = pg_claim_statement(LogKind.NUDGE)
 
 
 def _joined(values: list[Any]) -> str:

@@ -21,7 +21,7 @@ from bot.core.schedule import next_summary, summary_time
 from bot.core.stats import Stats
 from bot.data.activity import read_stats_many
 from bot.data.database import ENGINE_WORK_SECONDS, Database
-from bot.data.models import LogKind, LogStatus, Person
+from bot.data.models import LogKind, Person
 from bot.data.people import Who, dnd_windows_of, to_preferences
 from bot.engine.claims import (
     _PG_INSTANT,
@@ -36,6 +36,7 @@ from bot.engine.claims import (
     _pass_session,
     abandon,
     claim_row,
+    pg_claim_statement,
 )
 from bot.render.kit import Message
 from bot.render.nudge import build_weekly_summary
@@ -84,17 +85,7 @@ _PG_NEXT_SUMMARY = text(
     WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id
     """
 )
-_PG_CLAIM = text(
-    f"""
-    INSERT INTO nudge_log
-        (team_id, user_id, kind, slot_at, send_at, status, attempts, claimed_at, claimed_by)
-    SELECT raw.team_id, raw.user_id, '{LogKind.SUMMARY.value}', {_PG_INSTANT.format("slot_us")},
-           {_PG_INSTANT.format("send_us")}, '{LogStatus.CLAIMED.value}', 1, :now, :worker
-    FROM {_PG_ROWS}
-    ON CONFLICT DO NOTHING
-    RETURNING id, team_id, user_id, slot_at
-    """
-)
+_PG_CLAIM = pg_claim_statement(LogKind.SUMMARY)
 
 
 # (team, user, an instant): a next summary to store, or the slot of a summary to claim.
