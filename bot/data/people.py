@@ -91,6 +91,23 @@ def workspace_offset(session: Session | None, person: Person) -> timedelta:
     return offset_of(person, workspace.nudge_spread_seconds if workspace else 0)
 
 
+# The person's columns a schedule is worked out from, in this order (a claim reads its rows
+# by position): what a due query selects besides the ids and the stored instants.
+SCHEDULE_COLUMNS = (
+    Person.opted_in,
+    Person.tz,
+    Person.work_start,
+    Person.work_end,
+    Person.work_days,
+    Person.interval_minutes,
+    Person.quiet_start,
+    Person.quiet_end,
+    Person.snoozed_until,
+    Person.stopped_reason,
+    Person.weekly_summary,
+)
+
+
 def preference_columns(prefs: Preferences) -> dict[str, Any]:
     """The person's columns that hold `prefs`, as `write_preferences` sets them."""
     return {
@@ -113,21 +130,8 @@ def preference_columns(prefs: Preferences) -> dict[str, Any]:
 
 
 def write_preferences(person: Person, prefs: Preferences) -> None:
-    person.opted_in = prefs.opted_in
-    person.tz = prefs.tz
-    person.work_start = prefs.work_start
-    person.work_end = prefs.work_end
-    person.work_days = days_to_mask(prefs.work_days)
-    person.interval_minutes = prefs.interval_minutes
-    person.quiet_start = prefs.quiet_start
-    person.quiet_end = prefs.quiet_end
-    person.snoozed_until = prefs.snoozed_until
-    person.stopped_reason = prefs.stopped_reason
-    person.weekly_summary = prefs.weekly_summary
-    person.meetings = prefs.meetings
-    person.busy_until = prefs.busy_until
-    person.busy_kind = prefs.busy_kind
-    person.away_until = prefs.away_until
+    for column, value in preference_columns(prefs).items():
+        setattr(person, column, value)
 
 
 # Built once: every command and event reads a person this way, and building the statement

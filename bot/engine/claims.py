@@ -36,7 +36,7 @@ from bot.core.schedule import (
 )
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
-from bot.data.people import find_person
+from bot.data.people import SCHEDULE_COLUMNS, find_person
 from bot.engine.sender import Outcome
 
 log = logging.getLogger(__name__)
@@ -264,17 +264,7 @@ def _write_claims_sqlite(
 DUE_COLUMNS = (
     Person.team_id,
     Person.user_id,
-    Person.opted_in,
-    Person.tz,
-    Person.work_start,
-    Person.work_end,
-    Person.work_days,
-    Person.interval_minutes,
-    Person.quiet_start,
-    Person.quiet_end,
-    Person.snoozed_until,
-    Person.stopped_reason,
-    Person.weekly_summary,
+    *SCHEDULE_COLUMNS,
     Person.next_slot_at,
     Person.next_nudge_at,
     Person.dnd_start,
@@ -504,23 +494,6 @@ def renew_claims(db: Database, *, worker: str, at: datetime) -> int:
             .execution_options(synchronize_session=False)
         )
         return int(renewed.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def still_mine(db: Database, log_id: int, *, worker: str, at: datetime) -> bool:
-    """Renew this process's claim just before sending, or learn that another took it over
-    (a pass that outlived its lease): only the current holder sends."""
-    with _pass_session(db) as session:
-        renewed = session.execute(
-            update(NudgeLog)
-            .where(
-                NudgeLog.id == log_id,
-                NudgeLog.claimed_by == worker,
-                NudgeLog.status == LogStatus.CLAIMED,
-            )
-            .values(claimed_at=at)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(renewed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def abandon(db: Database, log_id: int, *, now: datetime, reason: str) -> None:

@@ -22,7 +22,7 @@ from bot.core.stats import Stats
 from bot.data.activity import read_stats_many
 from bot.data.database import ENGINE_WORK_SECONDS, Database
 from bot.data.models import LogKind, Person
-from bot.data.people import Who, dnd_windows_of, to_preferences
+from bot.data.people import SCHEDULE_COLUMNS, Who, dnd_windows_of, to_preferences
 from bot.engine.claims import (
     _PG_INSTANT,
     _PG_ROWS,
@@ -48,17 +48,7 @@ SUMMARY_COLUMNS = (
     Person.user_id,
     Person.next_nudge_at,
     Person.next_summary_at,
-    Person.opted_in,
-    Person.tz,
-    Person.work_start,
-    Person.work_end,
-    Person.work_days,
-    Person.interval_minutes,
-    Person.quiet_start,
-    Person.quiet_end,
-    Person.snoozed_until,
-    Person.stopped_reason,
-    Person.weekly_summary,
+    *SCHEDULE_COLUMNS,
     Person.dnd_start,
     Person.dnd_end,
     Person.meetings,

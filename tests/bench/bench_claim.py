@@ -66,6 +66,7 @@ from bot.data.models import NudgeLog, Person, Workspace
 from bot.data.people import dnd_windows_of, to_preferences
 from bot.engine.claims import claim_due
 from tests.bench.harness import (
+    ZONES,
     LoadAverage,
     Option,
     Target,
@@ -89,17 +90,6 @@ DUE = 2_000
 WORKSPACES = 10
 CHUNK = 10_000
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/psoas_bench"
-ZONES = (
-    "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
-    "America/Chicago", "America/Mexico_City", "America/New_York", "America/Bogota",
-    "America/Lima", "America/Halifax", "America/Caracas", "America/St_Johns",
-    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "America/Santiago",
-    "Atlantic/Azores", "Atlantic/Cape_Verde", "Europe/London", "Europe/Lisbon", "Europe/Dublin",
-    "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Warsaw", "Africa/Lagos",
-    "Europe/Helsinki", "Europe/Athens", "Africa/Cairo", "Africa/Johannesburg", "Europe/Istanbul",
-    "Europe/Moscow", "Asia/Dubai", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata",
-    "Asia/Kathmandu", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
-)  # fmt: skip
 PEOPLE = cast(Table, Person.__table__)
 NUDGE_LOG = cast(Table, NudgeLog.__table__)
 WORKSPACES_TABLE = cast(Table, Workspace.__table__)

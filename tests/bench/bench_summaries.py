@@ -66,8 +66,9 @@ from bot.engine.claims import (
 from bot.engine.summaries import claim_summaries, summary_messages
 from bot.render.kit import Message
 from bot.render.nudge import build_weekly_summary
-from tests.bench.bench_claim import ZONES, Statements
+from tests.bench.bench_claim import Statements
 from tests.bench.harness import (
+    ZONES,
     LoadAverage,
     Option,
     Target,

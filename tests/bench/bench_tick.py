@@ -83,6 +83,7 @@ from bot.core.schedule import CATCH_UP_LIMIT, DndWindow, catch_up, next_nudge, n
 from bot.data.installations import EncryptedInstallationStore, parse_keys
 from bot.data.models import Person, Workspace
 from tests.bench.harness import (
+    ZONES,
     CommandRun,
     LoadAverage,
     Option,
@@ -232,17 +233,6 @@ def ledger_responder(latency_s: float, limit: int | None) -> tuple[Responder, Ca
 # ---------------------------------------------------------------- the people
 
 
-ZONES = (
-    "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
-    "America/Chicago", "America/Mexico_City", "America/New_York", "America/Bogota",
-    "America/Lima", "America/Halifax", "America/Caracas", "America/St_Johns",
-    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "America/Santiago",
-    "Atlantic/Azores", "Atlantic/Cape_Verde", "Europe/London", "Europe/Lisbon", "Europe/Dublin",
-    "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Warsaw", "Africa/Lagos",
-    "Europe/Helsinki", "Europe/Athens", "Africa/Cairo", "Africa/Johannesburg", "Europe/Istanbul",
-    "Europe/Moscow", "Asia/Dubai", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata",
-    "Asia/Kathmandu", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
-)  # fmt: skip
 STARTS = tuple(clock_time(h, m) for h, m in ((7, 0), (7, 30), (8, 0), (8, 30), (9, 0), (9, 0),
                                               (9, 30), (10, 0)))  # fmt: skip
 ENDS = tuple(clock_time(h, m) for h, m in ((16, 0), (16, 30), (17, 0), (17, 0), (17, 30),

@@ -57,6 +57,20 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# Time zones around the world, for benchmarks that seed realistic, varied people.
+ZONES = (
+    "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
+    "America/Chicago", "America/Mexico_City", "America/New_York", "America/Bogota",
+    "America/Lima", "America/Halifax", "America/Caracas", "America/St_Johns",
+    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "America/Santiago",
+    "Atlantic/Azores", "Atlantic/Cape_Verde", "Europe/London", "Europe/Lisbon", "Europe/Dublin",
+    "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Warsaw", "Africa/Lagos",
+    "Europe/Helsinki", "Europe/Athens", "Africa/Cairo", "Africa/Johannesburg", "Europe/Istanbul",
+    "Europe/Moscow", "Asia/Dubai", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata",
+    "Asia/Kathmandu", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)  # fmt: skip
+
+
 # ---------------------------------------------------------------- child processes
 
 Answers = Mapping[str, Callable[[], object]]
