@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
@@ -463,6 +463,16 @@ class Database:
                 ms = max(1, int(statement_seconds * 1000))
                 session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
             yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One unit of work on a Core connection, in one transaction: committed when the
+        block ends, rolled back if it raises; bounded and translated as `session` is (the
+        same checkout: the watchdog, the ping, SQLite's BEGIN IMMEDIATE). For a request
+        answered with a few Core statements: an ORM session's set-up, bookkeeping and
+        close cost more than the statements themselves."""
+        with self.unit(), self.engine.begin() as connection:
+            yield connection
 
     def ping(self, seconds: float = READINESS_SECONDS) -> str | None:
         """None if the database answers within `seconds`, else why not (for readiness)."""

@@ -143,9 +143,16 @@ _PERSON_LOCKED = _PERSON.with_for_update()
 _PEOPLE = cast(Table, Person.__table__)
 # The person's row and their workspace's spread window, the row locked (FOR UPDATE on
 # PostgreSQL, of the person's row only; SQLite's writer lock is taken at BEGIN).
+# Every column a change reads, not the keys (known) nor the row's own timestamps: each
+# instant read back from SQLite is parsed from text.
+_CHANGE_READS = [
+    column
+    for column in _PEOPLE.c
+    if column.key not in ("team_id", "user_id", "created_at", "updated_at")
+]
 _PERSON_ROW_LOCKED = (
     select(
-        *_PEOPLE.c,
+        *_CHANGE_READS,
         select(Workspace.nudge_spread_seconds)
         .where(Workspace.team_id == _PEOPLE.c.team_id)
         .scalar_subquery()
@@ -353,47 +360,54 @@ def change_without_slack(
 ) -> Preferences | Rejected | None:
     """Apply `change` in one transaction if nothing needs asking of Slack first; None (and
     nothing saved) if something does, so the caller can ask after answering Slack."""
-    with db.session() as session:
-        # Core, not the ORM: a command answered in the ack is one locked read and one
-        # UPDATE, and building, tracking and flushing a Person cost more than the SQL did
-        # (on the session's connection: the ORM's execute path adds nothing to Core's).
-        connection = session.connection()
+    # Core on a connection, not the ORM: a command answered in the ack is one locked read
+    # and one UPDATE, and a session's set-up, a tracked Person and its flush cost more than
+    # the SQL did.
+    with db.connection() as connection:
         found = connection.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
         row = cast("Row[Any] | None", found)  # a row of every column: typed as one
         if row is None or any(_needs_slack(row, change)):
             return None
-        result = apply_change(to_preferences(row), change, now)
+        before = to_preferences(row)
+        result = apply_change(before, change, now)
         if not isinstance(result, Preferences):
             return result
         if isinstance(change, SetMeetings) and not change.on:
-            end_away(session, who.team_id, who.user_id, now=now)
-        # As `to_preferences` would read the row back once written, with the new interval's
-        # spread offset (the one a claim works out).
-        prefs = replace(
-            result,
-            work_days=mask_to_days(days_to_mask(result.work_days)),
-            next_nudge_at=row.next_nudge_at,
-            nudge_offset=spread_offset(
-                who.team_id,
-                who.user_id,
-                window_seconds=row.spread_seconds or 0,
-                interval_minutes=result.interval_minutes,
-            ),
+            end_away(Session(bind=connection), who.team_id, who.user_id, now=now)
+        # With the new interval's spread offset (the one a claim works out).
+        offset = spread_offset(
+            who.team_id,
+            who.user_id,
+            window_seconds=row.spread_seconds or 0,
+            interval_minutes=result.interval_minutes,
         )
         upcoming = next_after(
-            prefs, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
+            replace(result, nudge_offset=offset),
+            after=after_change(row.next_slot_at, now),
+            now=now,
+            dnd=dnd_windows_of(row, now),
         )
+        # Only the columns the change moved (the row is locked: the others are as read),
+        # so the UPDATE binds and writes a few values rather than every preference.
+        old = preference_columns(before)
+        changed = {k: v for k, v in preference_columns(result).items() if old[k] != v}
         connection.execute(
             _UPDATE_PERSON,
             {
                 **_key(who),
-                **preference_columns(result),
+                **changed,
                 "next_slot_at": upcoming.slot_at,
                 "next_nudge_at": upcoming.nudge_at,
                 "next_summary_at": upcoming.summary_at,
             },
         )
-        return replace(prefs, next_nudge_at=upcoming.nudge_at)
+    # The answer, after the commit: as `to_preferences` would read the row back.
+    return replace(
+        result,
+        work_days=mask_to_days(days_to_mask(result.work_days)),
+        next_nudge_at=upcoming.nudge_at,
+        nudge_offset=offset,
+    )
 
 
 def change_preferences(
