@@ -298,11 +298,20 @@ def _sqlite_connect(dbapi_connection: Any, record: Any, bounds: Bounds) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(dbapi_connection: Any) -> None:
     """Every unit of work takes SQLite's one writer lock when it begins, so a read followed
     by a write (a click and a settings change on the same person) never interleaves with
-    another writer: SQLite's equivalent of SELECT ... FOR UPDATE."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    another writer: SQLite's equivalent of SELECT ... FOR UPDATE.
+
+    The dialect's own `do_begin`, not a "begin" event listener: a listener of the
+    connection's events makes SQLAlchemy dispatch every event of every statement (before
+    and after execute, and on the cursor), found empty each time. A failure here is
+    wrapped as one in a statement would be (busy past the timeout, interrupted)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    finally:
+        cursor.close()
 
 
 def _postgresql_connect_args(bounds: Bounds, query: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,7 +348,7 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
     engine = create_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine, "connect", lambda c, r: _sqlite_connect(c, r, bounds))
-        event.listen(engine, "begin", _sqlite_begin)
+        engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
     _watch(engine, bounds, ping=backend == "postgresql")
     return engine
 
