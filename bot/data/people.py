@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session, object_session
 
-from bot.core.changes import Change, Rejected, SetMeetings, TurnOn, apply_change
+from bot.core.changes import Change, Rejected, SetInterval, SetMeetings, TurnOn, apply_change
 from bot.core.preferences import Preferences, days_to_mask, mask_to_days, zone_or_utc
 from bot.core.presence import Presence
 from bot.core.schedule import (
@@ -355,6 +355,12 @@ def _apply(
     return to_preferences(person, offset=workspace_offset(session, person))
 
 
+def _offset(who: Who, spread_seconds: float, interval_minutes: int) -> timedelta:
+    return spread_offset(
+        who.team_id, who.user_id, window_seconds=spread_seconds, interval_minutes=interval_minutes
+    )
+
+
 def change_without_slack(
     db: Database, who: Who, change: Change, *, now: datetime
 ) -> Preferences | Rejected | None:
@@ -368,45 +374,44 @@ def change_without_slack(
         row = cast("Row[Any] | None", found)  # a row of every column: typed as one
         if row is None or any(_needs_slack(row, change)):
             return None
-        before = to_preferences(row)
+        # The spread offset (the one a claim works out) of the interval the change leaves,
+        # worked out before the change so that the preferences are built once.
+        spread = row.spread_seconds or 0
+        interval = change.minutes if isinstance(change, SetInterval) else row.interval_minutes
+        before = to_preferences(row, offset=_offset(who, spread, interval))
         result = apply_change(before, change, now)
         if not isinstance(result, Preferences):
             return result
+        if result.interval_minutes != interval:  # a change that moves the interval otherwise
+            result = replace(result, nudge_offset=_offset(who, spread, result.interval_minutes))
         if isinstance(change, SetMeetings) and not change.on:
             end_away(Session(bind=connection), who.team_id, who.user_id, now=now)
-        # With the new interval's spread offset (the one a claim works out).
-        offset = spread_offset(
-            who.team_id,
-            who.user_id,
-            window_seconds=row.spread_seconds or 0,
-            interval_minutes=result.interval_minutes,
-        )
         upcoming = next_after(
-            replace(result, nudge_offset=offset),
-            after=after_change(row.next_slot_at, now),
-            now=now,
-            dnd=dnd_windows_of(row, now),
+            result, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
         )
-        # Only the columns the change moved (the row is locked: the others are as read),
-        # so the UPDATE binds and writes a few values rather than every preference.
-        old = preference_columns(before)
-        changed = {k: v for k, v in preference_columns(result).items() if old[k] != v}
-        connection.execute(
-            _UPDATE_PERSON,
-            {
-                **_key(who),
-                **changed,
-                "next_slot_at": upcoming.slot_at,
-                "next_nudge_at": upcoming.nudge_at,
-                "next_summary_at": upcoming.summary_at,
-            },
-        )
+        # Only the columns the change moved (the row is locked: the others are as read), as
+        # the ORM's flush would: a few values bound, and an index (next nudge, next summary)
+        # rewritten only when its instant moved (each is one more page to log and sync).
+        old = {
+            **preference_columns(before),
+            "next_slot_at": row.next_slot_at,
+            "next_nudge_at": row.next_nudge_at,
+            "next_summary_at": row.next_summary_at,
+        }
+        new = {
+            **preference_columns(result),
+            "next_slot_at": upcoming.slot_at,
+            "next_nudge_at": upcoming.nudge_at,
+            "next_summary_at": upcoming.summary_at,
+        }
+        changed = {column: value for column, value in new.items() if old[column] != value}
+        if changed:
+            connection.execute(_UPDATE_PERSON, {**_key(who), **changed})
     # The answer, after the commit: as `to_preferences` would read the row back.
     return replace(
         result,
         work_days=mask_to_days(days_to_mask(result.work_days)),
         next_nudge_at=upcoming.nudge_at,
-        nudge_offset=offset,
     )
 
 
