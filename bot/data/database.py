@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,6 +46,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.data.models import Base
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailableError(Exception):
@@ -418,21 +420,24 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def unit(self, seconds: float | None = None, *, fail_fast: bool = True) -> Iterator[None]:
+    def unit(
+        self, seconds: float | None = None, *, fail_fast: bool = True, ping: bool | None = None
+    ) -> Iterator[None]:
         """A bounded piece of work on the engine (sessions and raw connections alike):
         `seconds` in all (the request bound unless given), then it fails as unavailable.
         Any SQLAlchemy failure inside leaves as `DatabaseUnavailableError`.
 
         `fail_fast`: while the database is known to be down and another unit is trying it,
         fail at once rather than wait (a person is waiting); the nudge engine, which has no
-        one waiting, passes False and always tries."""
+        one waiting, passes False and always tries. `ping`: ping a pooled connection before
+        use (PostgreSQL; by default where a person waits, see `_watch`)."""
         outer = _unit()
         if outer is not None:  # nested: the outer unit's bound and breaker already apply
             yield
             return
         bound = self.bounds.work_seconds if seconds is None else seconds
         trial = self.breaker.enter() if fail_fast else False
-        unit = _Unit(deadline=time.monotonic() + bound, ping=fail_fast)
+        unit = _Unit(deadline=time.monotonic() + bound, ping=fail_fast if ping is None else ping)
         _current.unit = unit
         error: BaseException | None = None
         try:
@@ -473,15 +478,31 @@ class Database:
                 session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
             yield session
 
-    @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """One unit of work on a Core connection, in one transaction: committed when the
-        block ends, rolled back if it raises; bounded and translated as `session` is (the
-        same checkout: the watchdog, the ping, SQLite's BEGIN IMMEDIATE). For a request
-        answered with a few Core statements: an ORM session's set-up, bookkeeping and
-        close cost more than the statements themselves."""
-        with self.unit(), self.engine.begin() as connection:
-            yield connection
+    def transact(self, work: Callable[[Connection], T]) -> T:
+        """`work` on a Core connection in one transaction, committed when it returns, rolled
+        back if it raises: one unit of work, bounded and translated as `session` is (the
+        watchdog, SQLite's BEGIN IMMEDIATE). For a request answered with a few Core
+        statements: an ORM session's set-up, bookkeeping and close cost more than the
+        statements themselves.
+
+        No ping first (a round trip on every request): a pooled connection the database
+        dropped (a restart, a failover) fails at its first statement instead, the pool lets
+        go of every connection as old, and `work` runs once more on a new connection within
+        the same bound. So `work` must be safe to run twice (a settings change sets values
+        it read under lock: it is)."""
+        with self.unit(ping=False):
+            try:
+                with self.engine.begin() as connection:
+                    return work(connection)
+            except DBAPIError as exc:
+                unit = _unit()
+                left = unit.deadline - time.monotonic() if unit is not None else 0.0
+                # Only a connection found dead at once: one that hung has used the bound.
+                if not exc.connection_invalidated or left < 0.75 * self.bounds.work_seconds:
+                    raise
+                log.info("a pooled database connection was dropped; trying on a new one")
+            with self.engine.begin() as connection:
+                return work(connection)
 
     def ping(self, seconds: float = READINESS_SECONDS) -> str | None:
         """None if the database answers within `seconds`, else why not (for readiness)."""
