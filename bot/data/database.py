@@ -362,7 +362,9 @@ def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
     The nudge engine's units skip the ping: it cost a round trip on every one of a pass's
     thousands of checkouts, and no one waits on them. The pool's recycle bounds a
     connection's age, and a connection the database dropped fails its unit, which tells the
-    pool to replace every connection as old as it; the engine tries the unit again later."""
+    pool to replace every connection as old as it; the engine tries the unit again later.
+    `Database.transact` (a settings change answered in the ack) skips it too, and tries its
+    work once more on a new connection at once."""
 
     def connected(_dbapi_connection: Any, record: Any) -> None:
         record.info["psoas_fresh"] = True
