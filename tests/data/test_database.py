@@ -96,3 +96,17 @@ def test_transact_tries_once_and_saves_nothing_on_any_other_failure(db: Database
         db.transact(work)
     prefs = read_preferences(db, who)
     assert len(runs) == 1 and prefs is not None and prefs.tz == "UTC"
+
+
+def test_postgresql_sessions_run_in_utc_and_hand_instants_back_in_pythons_utc(
+    postgres_db: Database,
+) -> None:
+    """Whatever the server's own zone: an instant read back carries `datetime.UTC` itself,
+    so nothing converts it again, and it is the instant that was written."""
+    from sqlalchemy import text
+
+    written = datetime(2026, 12, 2, 14, 0, 5, 123456, tzinfo=UTC)
+    with postgres_db.session() as session:
+        assert session.execute(text("SHOW TimeZone")).scalar() == "UTC"
+        back = session.execute(text("SELECT CAST(:at AS timestamptz)"), {"at": written}).scalar()
+    assert back == written and back.tzinfo is UTC
