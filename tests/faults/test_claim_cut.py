@@ -5,13 +5,14 @@ no one (the whole claim is one transaction)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.data.database import Database, DatabaseUnavailableError
-from bot.data.models import NudgeLog
+from bot.data.models import NudgeLog, Person
 from bot.engine import claims
 from bot.engine.claims import claim_due
 from tests.engine.crowd import add_crowd
@@ -81,3 +82,39 @@ def test_a_statement_failing_in_the_claim_pipeline_is_the_engines_database_error
         assert session.scalar(select(func.count()).select_from(NudgeLog)) == 0
     claimed, due, missed = claim_due(postgres_db, now=at_ten, worker="w")
     assert (len(claimed), due, missed) == (people, people, 0)
+
+
+def test_a_session_in_an_operators_own_time_zone_still_schedules_by_the_instant(
+    postgres_db: Database,
+) -> None:
+    """DATABASE_URL may set its own TimeZone; instants read back in it would be added to on
+    its wall clock. The night Paris turns its clocks back (2026-10-25, 01:00 UTC), a person
+    in UTC nudged every 30 minutes from 00:00 has the 00:30 slot sent: the next is 01:00
+    UTC, though on Paris's wall clock 03:00 comes an hour and a half after 02:30."""
+
+    from bot.core.changes import SetDays, SetHours, SetInterval
+    from bot.data.people import Who
+    from tests.support.people import opt_in
+
+    at = utc(2026, 10, 25, 0, 30)
+    opt_in(
+        postgres_db,
+        Who("T1", "U1"),
+        "UTC",
+        at - timedelta(minutes=1),
+        SetHours(time(0), time(4)),
+        SetDays(frozenset(range(7))),
+        SetInterval(30),
+    )
+    with postgres_db.session() as session:
+        assert session.scalar(select(Person.next_nudge_at)) == at
+    in_paris = Database(postgres_db.url + "?options=-c%20TimeZone%3DEurope%2FParis")
+    try:
+        with in_paris.session() as session:
+            assert session.execute(text("SHOW TimeZone")).scalar() == "Europe/Paris"
+        [claim], _, _ = claim_due(in_paris, now=at + timedelta(seconds=5), worker="w")
+    finally:
+        in_paris.dispose()
+    assert claim.slot == at
+    with postgres_db.session() as session:
+        assert session.scalar(select(Person.next_nudge_at)) == utc(2026, 10, 25, 1)
