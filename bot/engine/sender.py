@@ -308,7 +308,9 @@ class Sender:
         `still_mine(item)` is asked just before each send: an item another process has
         taken over meanwhile is skipped, so it is never sent by both. `token_for` replaces
         the sender's own lookup (a pass passes one that asks once per workspace)."""
-        with self.dispatch(on_outcome, token_for=token_for) as sending:
+        with Dispatch(
+            self, on_outcome, token_for or TokensOnce(self.token_for), keep=True
+        ) as sending:
             sending.add(items, still_mine)
         return sending.outcomes
 
@@ -319,7 +321,8 @@ class Sender:
         token_for: Callable[[str], str | None] | None = None,
     ) -> Dispatch:
         """Sending fed as it goes (`Dispatch`): a pass hands over a round while the one
-        before is still going out."""
+        before is still going out. Outcomes go to `on_outcome` only, not kept: a pass may
+        send a hundred thousand."""
         return Dispatch(self, on_outcome, token_for or TokensOnce(self.token_for))
 
     def _backoff(self, attempt: int, *, at_least: float = 0.0) -> None:
@@ -472,11 +475,14 @@ class Dispatch:
         sender: Sender,
         on_outcome: Callable[[Outcome], None],
         token_for: Callable[[str], str | None],
+        *,
+        keep: bool = False,
     ) -> None:
         self.sender = sender
         self.on_outcome = on_outcome
         self.token_for = token_for
-        self.outcomes: list[Outcome] = []
+        self.keep = keep
+        self.outcomes: list[Outcome] = []  # with `keep`
         self._condition = threading.Condition()
         self._lanes: dict[str, _Lane] = {}
         self._waiting = 0
@@ -529,11 +535,15 @@ class Dispatch:
         with self._condition:
             return self._waiting
 
-    def wait_for_room(self, per_lane: int) -> None:
-        """Until no lane has more than `per_lane` items waiting."""
+    def wait_for_room(self, per_lane: int, total: int) -> None:
+        """Until no lane has more than `per_lane` items waiting, nor all lanes together more
+        than `total`."""
         with self._condition:
             self._condition.wait_for(
-                lambda: all(len(lane.waiting) <= per_lane for lane in self._lanes.values())
+                lambda: (
+                    self._waiting <= total
+                    and all(len(lane.waiting) <= per_lane for lane in self._lanes.values())
+                )
             )
 
     def close(self) -> list[Outcome]:
@@ -572,5 +582,6 @@ class Dispatch:
                 self.on_outcome(outcome)
             except Exception:
                 log.exception("recording a nudge's outcome failed", extra=_ids(item))
-            with self._condition:
-                self.outcomes.append(outcome)
+            if self.keep:
+                with self._condition:
+                    self.outcomes.append(outcome)

@@ -186,8 +186,8 @@ def run_tick(
 
     Who is due is claimed in rounds of at most `batch` (and a bounded share per workspace)
     until no one is left due at `now`, each round claimed while the one before still goes
-    out: a pass holds at most one round's claims and what its lanes had left to send
-    (`LEAD_SECONDS` each), however many are due."""
+    out: a pass holds at most one round's claims and a quarter round left to send, however
+    many are due."""
     started = time.perf_counter()
     me = worker or worker_name()
     report = TickReport()
@@ -271,9 +271,11 @@ def run_tick(
             while True:
                 # Claims and sends overlap: the first round is small, so the first DMs go
                 # out after a cheap claim, and the next is claimed at once while they go;
-                # later ones while every lane still has `lead` to send. Never two claims at
-                # once, and each holds the pass's lock on writes of log rows (SQLite has one
-                # writer: a confirmation must not wait out a claim inside its own bound).
+                # later ones when every lane has at most `lead` left to send and all of
+                # them at most a quarter round (what a pass holds stays bounded). Never two
+                # claims at once, and each holds the pass's lock on writes of log rows
+                # (SQLite has one writer: a confirmation must not wait out a claim inside
+                # its own bound).
                 with writes:
                     claims, due, missed = claim_due(
                         db,
@@ -295,7 +297,7 @@ def run_tick(
                 if not due or not (claims or missed):
                     break
                 if not first:
-                    sending.wait_for_room(lead)
+                    sending.wait_for_room(lead, max(1, batch // 4))
                 first = False
     # Team stretch breaks in channels: their own claims, after everyone's personal nudges.
     run_team_breaks(db, sender, library, now=now, worker=me, lease=lease)
