@@ -535,16 +535,10 @@ class Dispatch:
         with self._condition:
             return self._waiting
 
-    def wait_for_room(self, per_lane: int, total: int) -> None:
-        """Until no lane has more than `per_lane` items waiting, nor all lanes together more
-        than `total`."""
+    def wait_for_room(self, waiting: int) -> None:
+        """Until at most `waiting` items handed over are not yet taken by a worker."""
         with self._condition:
-            self._condition.wait_for(
-                lambda: (
-                    self._waiting <= total
-                    and all(len(lane.waiting) <= per_lane for lane in self._lanes.values())
-                )
-            )
+            self._condition.wait_for(lambda: self._waiting <= waiting)
 
     def close(self) -> list[Outcome]:
         """Wait for every item's outcome; the outcomes."""

@@ -65,9 +65,10 @@ ROUND_SECONDS = 60.0
 # tens of milliseconds in every workspace; the rest are claimed while those go out.
 FIRST_BATCH = 200
 FIRST_SECONDS = 1.0
-# A next round is claimed when no workspace has more than this long left to send (at its
-# rate): time enough for the claim, and no lane waits for it.
-LEAD_SECONDS = 2.0
+# A next round is claimed when all lanes together have at most this part of a round left
+# to send: time enough for the claim, so no lane waits for it, and what a pass holds stays
+# about one round, however many are due.
+ROOM = 0.25
 
 
 def worker_name() -> str:
@@ -207,7 +208,6 @@ def run_tick(
 
     share = per_workspace_share(sender)
     first_share = per_workspace_share(sender, FIRST_SECONDS)
-    lead = per_workspace_share(sender, LEAD_SECONDS)
     # A confirmation lives a small part of the lease (the lease may be set short), and a
     # lane's claims are confirmed at once by what it sends in half that time.
     valid = min(CONFIRM_SECONDS, lease.total_seconds() / 8)
@@ -271,11 +271,9 @@ def run_tick(
             while True:
                 # Claims and sends overlap: the first round is small, so the first DMs go
                 # out after a cheap claim, and the next is claimed at once while they go;
-                # later ones when every lane has at most `lead` left to send and all of
-                # them at most a quarter round (what a pass holds stays bounded). Never two
-                # claims at once, and each holds the pass's lock on writes of log rows
-                # (SQLite has one writer: a confirmation must not wait out a claim inside
-                # its own bound).
+                # later ones when the lanes have `ROOM` of a round left. Never two claims
+                # at once, and each holds the pass's lock on writes of log rows (SQLite has
+                # one writer: a confirmation must not wait out a claim inside its bound).
                 with writes:
                     claims, due, missed = claim_due(
                         db,
@@ -297,7 +295,7 @@ def run_tick(
                 if not due or not (claims or missed):
                     break
                 if not first:
-                    sending.wait_for_room(lead, max(1, batch // 4))
+                    sending.wait_for_room(int(batch * ROOM))
                 first = False
     # Team stretch breaks in channels: their own claims, after everyone's personal nudges.
     run_team_breaks(db, sender, library, now=now, worker=me, lease=lease)

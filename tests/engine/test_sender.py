@@ -164,7 +164,7 @@ def test_rounds_added_while_sending_each_go_out_once(standin: SlackStandIn) -> N
     with sender.dispatch(outcomes.append) as sending:
         sending.add(items[:10])  # the next rounds while the first is going out
         sending.add(items[10:40])
-        sending.wait_for_room(5, 10)
+        sending.wait_for_room(10)
         sending.add(items[40:])
     assert sorted(o.key for o in outcomes) == list(range(60))
     assert {o.kind for o in outcomes} == {"sent"}
