@@ -38,7 +38,7 @@ class Preferences:
     # big workspace's nudges are spread at Slack's pace (`schedule.spread_offset`).
     nudge_offset: timedelta = timedelta(0)
 
-    @functools.cached_property  # asked many times per schedule; frozen values never change
+    @property  # zone_or_utc caches: cheaper than a cached_property, whose first read locks
     def zone(self) -> ZoneInfo:
         return zone_or_utc(self.tz)
 
@@ -75,6 +75,7 @@ def days_to_mask(days: frozenset[int]) -> int:
 
 
 @functools.lru_cache(maxsize=128)  # every mask there is: a claim reads thousands of rows
+@functools.lru_cache(maxsize=128)  # every stored mask: a claim turns thousands of rows
 def mask_to_days(mask: int) -> frozenset[int]:
     return frozenset(d for d in range(7) if mask & (1 << d))
 

@@ -196,10 +196,6 @@ def _spread_start(
     return slot
 
 
-def _minute_of_day(clock: time) -> int:
-    return clock.hour * 60 + clock.minute
-
-
 @functools.lru_cache(maxsize=4096)  # people due together share a few zones, days and hours
 def _steady_offset(tz: str, day: date, start: time, end: time) -> timedelta | None:
     """The zone's UTC offset over `day`'s working window, None if it changes within it."""
@@ -225,14 +221,15 @@ def _next_slot_fast(
     local = after.astimezone(prefs.zone)
     if local.second or local.microsecond or local.weekday() not in prefs.work_days:
         return None
-    start, end = _minute_of_day(prefs.work_start), _minute_of_day(prefs.work_end)
+    work_start, work_end = prefs.work_start, prefs.work_end
+    start, end = work_start.hour * 60 + work_start.minute, work_end.hour * 60 + work_end.minute
     minute, step = local.hour * 60 + local.minute, prefs.interval_minutes
     if minute <= start or (minute - start) % step:
         return None
     # One offset from work start to work end: no DST change in the day's working window, so
     # its slots are exactly the wall times start + k * interval, each at that offset.
     day = local.date()
-    if _steady_offset(prefs.tz, day, prefs.work_start, prefs.work_end) != local.utcoffset():
+    if _steady_offset(prefs.tz, day, work_start, work_end) != local.utcoffset():
         return None
     interval = timedelta(minutes=step)
     if minute + step < end:
@@ -271,7 +268,7 @@ def next_nudge(
             slot, following, work_end = fast
             if not _blocked(prefs, slot):
                 start = _spread_start(prefs, slot, following, work_end)
-                if not _covered(start, dnd) and not _covered(start, busy):
+                if not _covered(start, dnd) and not (busy and _covered(start, busy)):
                     return Nudge(slot, start)
     return _next_nudge_general(prefs, after=after, windows=[*dnd, *busy])
 

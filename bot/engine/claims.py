@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVarTuple, cast
 
 from sqlalchemy import Row, Select, Table, TextClause, bindparam, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.core.preferences import Preferences, mask_to_days
@@ -152,13 +154,16 @@ _PG_ROWS = """
 _PG_INSTANT = "to_timestamp(NULLIF(raw.{0}, '')::bigint / 1000000.0)"
 
 
+# `next_nudge_at <= :now` holds for every row written (each was read as due, and is locked),
+# and it is what keeps this cheap: with it PostgreSQL joins the batch to the due rows of the
+# `next_nudge_at` index; without it, it hashes the whole people table (12 ms per 100,000).
 _PG_RESCHEDULE = text(
     f"""
     UPDATE people AS p
     SET next_slot_at = {_PG_INSTANT.format("slot_us")},
         next_nudge_at = {_PG_INSTANT.format("send_us")}
     FROM {_PG_ROWS}
-    WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id
+    WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id AND p.next_nudge_at <= :now
     """
 )
 
@@ -222,16 +227,56 @@ class _People:
         }
 
 
-def _write_claims_postgresql(
-    session: Session, rescheduled: _People, claiming: _People, *, now: datetime, worker: str
-) -> list[Row[Any]]:
-    """Two statements for any batch size, which keeps a 2,000-row claim cheap."""
-    if rescheduled.teams:
-        session.execute(_PG_RESCHEDULE, rescheduled.pg_rows())
-    if not claiming.teams:
-        return []
-    result = session.execute(_PG_CLAIM, {**claiming.pg_rows(), "now": now, "worker": worker})
-    return list(result.all())  # psycopg gives timestamptz back timezone-aware
+# Rows per pipelined chunk of a claim on PostgreSQL: small enough that the server's work on
+# the last chunk (which nothing overlaps) stays short, big enough that each statement's own
+# cost stays small beside its rows.
+PIPELINE_CHUNK = 400
+
+# The statements as psycopg takes them, compiled once.
+_PSYCOPG = psycopg_dialect()  # type: ignore[no-untyped-call]
+_PG_RESCHEDULE_SQL = _PG_RESCHEDULE.compile(dialect=_PSYCOPG).string
+_PG_CLAIM_SQL = _PG_CLAIM.compile(dialect=_PSYCOPG).string
+
+
+def _schedule_and_write_postgresql(
+    session: Session, due: Sequence[Sequence[Any]], *, now: datetime, worker: str
+) -> tuple[list[Any], int]:
+    """On PostgreSQL: (the claims inserted, the number of nudges to claim). The schedule math
+    and the writes each take about half of a claim, so they overlap: in psycopg's pipeline
+    mode the server writes one chunk (an UPDATE of the next nudges, an INSERT of the claims)
+    while Python works out the next. Still one transaction, committed by the caller; two
+    statements per chunk whatever its size.
+    https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html"""
+    import psycopg  # only ever on PostgreSQL, where it is the driver
+
+    connection = session.connection()
+    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+    inserting = []
+    claiming_count = 0
+    try:
+        with driver.pipeline():
+            updates = driver.cursor()
+            for start in range(0, len(due), PIPELINE_CHUNK):
+                rescheduled, claiming = _schedule_all(due[start : start + PIPELINE_CHUNK], now)
+                if rescheduled.teams:
+                    updates.execute(_PG_RESCHEDULE_SQL, {**rescheduled.pg_rows(), "now": now})
+                if claiming.teams:
+                    claiming_count += len(claiming.teams)
+                    # A cursor per INSERT: each holds its own RETURNING rows until read.
+                    inserts = driver.cursor()
+                    params = {**claiming.pg_rows(), "now": now, "worker": worker}
+                    inserts.execute(_PG_CLAIM_SQL, params)
+                    inserting.append(inserts)
+        # Leaving the pipeline waited for every result (and raised the first error, if any).
+        return [row for cursor in inserting for row in cursor.fetchall()], claiming_count
+    except psycopg.Error as exc:
+        # Out of SQLAlchemy's sight, so reported as it reports a driver's failure: the unit
+        # then tells an outage from this data's fault, and a cut connection leaves the pool.
+        if driver.broken or driver.closed:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            "claim pipeline", None, exc, psycopg.Error, connection_invalidated=driver.broken
+        ) from exc
 
 
 def _write_claims_sqlite(
@@ -379,23 +424,25 @@ def claim_due(
     left, one UPDATE of their next nudge, one INSERT of the claims.
     """
     with _pass_session(db, heavy=True) as session:
-        due = session.execute(
-            _due(db, select(*DUE_COLUMNS), Person.next_nudge_at, now=now, batch=batch)
-        ).all()
+        # Through the Core connection: plain rows, without the ORM's loading (a third of
+        # the time it takes to read 2,000 rows).
+        read = session.connection().execute
+        due = read(_due(db, select(*DUE_COLUMNS), Person.next_nudge_at, now=now, batch=batch)).all()
         capped = per_workspace is not None and _over_cap(due, per_workspace)
         if capped:
             assert per_workspace is not None
-            due = session.execute(_due_fairly(db, now=now, batch=batch, cap=per_workspace)).all()
+            due = read(_due_fairly(db, now=now, batch=batch, cap=per_workspace)).all()
         waiting = _count_due(session, now) if capped or len(due) >= batch else len(due)
-        rescheduled, claiming = _schedule_all(due, now)
         if db.dialect == "postgresql":
-            inserted = _write_claims_postgresql(
-                session, rescheduled, claiming, now=now, worker=worker
+            inserted, claiming = _schedule_and_write_postgresql(
+                session, due, now=now, worker=worker
             )
         else:
-            inserted = _write_claims_sqlite(session, rescheduled, claiming, now=now, worker=worker)
-    claimed = [Claimed(r.id, r.team_id, r.user_id, r.slot_at) for r in inserted]
-    return claimed, waiting, len(due) - len(claiming.teams)
+            rescheduled, to_claim = _schedule_all(due, now)
+            inserted = _write_claims_sqlite(session, rescheduled, to_claim, now=now, worker=worker)
+            claiming = len(to_claim.teams)
+    claimed = [Claimed(log_id, team, user, slot) for log_id, team, user, slot in inserted]
+    return claimed, waiting, len(due) - claiming
 
 
 def reclaim_stale(

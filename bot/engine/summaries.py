@@ -68,11 +68,13 @@ _NEXT_SUMMARY = (
 
 # On PostgreSQL, one statement each whatever the batch, the rows passed as the nudge claim
 # passes them (psycopg would parse an executemany's or a multi-row INSERT's long text anew).
+# Every row written was read as due: saying so joins them to the index's due rows rather
+# than hashing the whole people table (as the nudge claim's `_PG_RESCHEDULE`).
 _PG_NEXT_SUMMARY = text(
     f"""
     UPDATE people AS p SET next_summary_at = {_PG_INSTANT.format("slot_us")}
     FROM {_PG_ROWS}
-    WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id
+    WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id AND p.next_summary_at <= :now
     """
 )
 _PG_CLAIM = pg_claim_statement(LogKind.SUMMARY)
@@ -97,7 +99,7 @@ def _write_postgresql(
     session: Session, updates: list[Planned], claims: list[Planned], *, now: datetime, worker: str
 ) -> list[Row[Any]]:
     if updates:
-        session.execute(_PG_NEXT_SUMMARY, _pg_rows(updates))
+        session.execute(_PG_NEXT_SUMMARY, {**_pg_rows(updates), "now": now})
     if not claims:
         return []
     return list(session.execute(_PG_CLAIM, {**_pg_rows(claims), "now": now, "worker": worker}))
