@@ -325,13 +325,16 @@ def nudge_pass(
 
 
 def make_sender(settings: Settings, database: Database) -> Sender:
-    """The sender, with each workspace's token from its stored installation (OAuth), or the
-    one SLACK_BOT_TOKEN."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return Sender(
+        api_url=settings.slack_api_url,
+        token_for=token_lookup(settings, database),
+        rate_per_second=settings.nudge_rate_per_second,
+    )
 
-    def token_for(_team_id: str) -> str | None:
-        return token
 
+def token_lookup(settings: Settings, database: Database) -> Callable[[str], str | None]:
+    """team id -> bot token: from the workspace's stored installation (OAuth), else the one
+    SLACK_BOT_TOKEN."""
     if settings.slack_client_id:
         # The store `bot.slack.app.installation_store` builds for the app, made here without
         # importing Bolt, which a `tick` does not otherwise load.
@@ -346,16 +349,9 @@ def make_sender(settings: Settings, database: Database) -> Sender:
         store = EncryptedInstallationStore(
             settings.slack_client_id, database.engine, fernet, database=database
         )
-        return Sender(
-            api_url=settings.slack_api_url,
-            token_for=bot_token_finder(store, database),
-            rate_per_second=settings.nudge_rate_per_second,
-        )
-    return Sender(
-        api_url=settings.slack_api_url,
-        token_for=token_for,
-        rate_per_second=settings.nudge_rate_per_second,
-    )
+        return bot_token_finder(store, database)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return lambda _team_id: token
 
 
 def freeze_start_up(*, collect: bool = True) -> None:
