@@ -213,39 +213,49 @@ def _covered(instant: datetime, windows: Sequence[DndWindow]) -> bool:
 def _next_slot_fast(
     prefs: Preferences, after: datetime
 ) -> tuple[datetime, datetime | None, datetime] | None:
-    """The common case, without laying out whole days: `after` is itself a slot, so the next
-    one is `after` plus the interval, or after the day's last slot the first of the next
-    working day, on days with no clock change in the working window. Returns (that slot,
-    the one after it if the same day, else None, that day's work end), or None when the
-    shortcut does not apply and the general path decides."""
-    local = after.astimezone(prefs.zone)
-    if local.second or local.microsecond or local.weekday() not in prefs.work_days:
-        return None
+    """The next slot without laying out whole days: on a day with no clock change in its
+    working window the slots are exactly the wall times start + k * interval at one offset,
+    so the first after `after` is arithmetic (a pass asks from the slot just sent, a
+    settings change from any instant). Returns (that slot, the one after it if the same
+    day, else None, that day's work end), or None when the shortcut does not apply and the
+    general path decides."""
     work_start, work_end = prefs.work_start, prefs.work_end
     start, end = work_start.hour * 60 + work_start.minute, work_end.hour * 60 + work_end.minute
-    minute, step = local.hour * 60 + local.minute, prefs.interval_minutes
-    if minute <= start or (minute - start) % step:
-        return None
-    # One offset from work start to work end: no DST change in the day's working window, so
-    # its slots are exactly the wall times start + k * interval, each at that offset.
-    day = local.date()
-    if _steady_offset(prefs.tz, day, work_start, work_end) != local.utcoffset():
+    step = prefs.interval_minutes
+    first = start + step
+    if first >= end or not prefs.work_days:
         return None
     interval = timedelta(minutes=step)
-    if minute + step < end:
-        slot = after + interval
-        following = slot + interval if minute + 2 * step < end else None
-        return slot, following, after + timedelta(minutes=end - minute)
-    # The day's last slot: the next is the first one of the next working day.
-    first = start + step
-    if first >= end:
-        return None
+    local = after.astimezone(prefs.zone)
+    day = local.date()
+    if day.weekday() in prefs.work_days:
+        offset = _steady_offset(prefs.tz, day, work_start, work_end)
+        if offset is None:
+            return None
+        if local.utcoffset() == offset:
+            # `after`'s own wall clock is the window's: count from the start of the minute
+            # it is in (the seconds past it never reach the next whole interval).
+            minute = local.hour * 60 + local.minute
+            base = after
+            if local.second or local.microsecond:
+                base -= timedelta(seconds=local.second, microseconds=local.microsecond)
+        else:  # `after` is across a clock change outside the window: count from its midnight
+            base = datetime.combine(day, time(0), tzinfo=UTC) - offset  # wall 00:00
+            minute = (after - base) // timedelta(minutes=1)
+            base += timedelta(minutes=minute)
+        # The first slot strictly after `after`: whole intervals since work start, plus one.
+        slot_minute = start + step * ((minute - start) // step + 1) if minute > start else first
+        if slot_minute < end:
+            slot = base + timedelta(minutes=slot_minute - minute)
+            following = slot + interval if slot_minute + step < end else None
+            return slot, following, base + timedelta(minutes=end - minute)
+    # Past the day's last slot: the first one of the next working day.
     ahead = next(d for d in range(1, 8) if (day.weekday() + d) % 7 in prefs.work_days)
     following_day = day + timedelta(days=ahead)
-    offset = _steady_offset(prefs.tz, following_day, prefs.work_start, prefs.work_end)
+    offset = _steady_offset(prefs.tz, following_day, work_start, work_end)
     if offset is None:
         return None
-    midnight = datetime.combine(following_day, time(0), tzinfo=UTC) - offset  # wall 00:00
+    midnight = datetime.combine(following_day, time(0), tzinfo=UTC) - offset
     slot = midnight + timedelta(minutes=first)
     following = slot + interval if first + step < end else None
     return slot, following, midnight + timedelta(minutes=end)

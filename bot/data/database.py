@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
@@ -46,6 +46,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.data.models import Base
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailableError(Exception):
@@ -298,11 +300,20 @@ def _sqlite_connect(dbapi_connection: Any, record: Any, bounds: Bounds) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(dbapi_connection: Any) -> None:
     """Every unit of work takes SQLite's one writer lock when it begins, so a read followed
     by a write (a click and a settings change on the same person) never interleaves with
-    another writer: SQLite's equivalent of SELECT ... FOR UPDATE."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    another writer: SQLite's equivalent of SELECT ... FOR UPDATE.
+
+    The dialect's own `do_begin`, not a "begin" event listener: a listener of the
+    connection's events makes SQLAlchemy dispatch every event of every statement (before
+    and after execute, and on the cursor), found empty each time. A failure here is
+    wrapped as one in a statement would be (busy past the timeout, interrupted)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    finally:
+        cursor.close()
 
 
 def _postgresql_connect_args(bounds: Bounds, query: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,8 +330,16 @@ def _postgresql_connect_args(bounds: Bounds, query: Mapping[str, Any]) -> dict[s
     args = {key: value for key, value in defaults.items() if key not in query}
     given = query.get("options", "")
     given = " ".join(given) if isinstance(given, tuple) else str(given)
+    options = given
     if "statement_timeout" not in given:
-        args["options"] = f"{given} -c statement_timeout={bounds.statement_ms}".strip()
+        options += f" -c statement_timeout={bounds.statement_ms}"
+    # Instants come back in the session's time zone. In UTC psycopg hands them back with
+    # Python's own UTC, which UTCDateTime then keeps as is, rather than in the server's
+    # zone, which each of them must be converted from (a tenth of a claim's CPU).
+    if "timezone" not in given.lower():
+        options += " -c TimeZone=UTC"
+    if options != given:
+        args["options"] = options.strip()
     return args
 
 
@@ -339,7 +358,7 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
     engine = create_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine, "connect", lambda c, r: _sqlite_connect(c, r, bounds))
-        event.listen(engine, "begin", _sqlite_begin)
+        engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
     _watch(engine, bounds, ping=backend == "postgresql")
     return engine
 
@@ -351,7 +370,9 @@ def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
     The nudge engine's units skip the ping: it cost a round trip on every one of a pass's
     thousands of checkouts, and no one waits on them. The pool's recycle bounds a
     connection's age, and a connection the database dropped fails its unit, which tells the
-    pool to replace every connection as old as it; the engine tries the unit again later."""
+    pool to replace every connection as old as it; the engine tries the unit again later.
+    `Database.transact` (a settings change answered in the ack) skips it too, and tries its
+    work once more on a new connection at once."""
 
     def connected(_dbapi_connection: Any, record: Any) -> None:
         record.info["psoas_fresh"] = True
@@ -409,21 +430,24 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def unit(self, seconds: float | None = None, *, fail_fast: bool = True) -> Iterator[None]:
+    def unit(
+        self, seconds: float | None = None, *, fail_fast: bool = True, ping: bool | None = None
+    ) -> Iterator[None]:
         """A bounded piece of work on the engine (sessions and raw connections alike):
         `seconds` in all (the request bound unless given), then it fails as unavailable.
         Any SQLAlchemy failure inside leaves as `DatabaseUnavailableError`.
 
         `fail_fast`: while the database is known to be down and another unit is trying it,
         fail at once rather than wait (a person is waiting); the nudge engine, which has no
-        one waiting, passes False and always tries."""
+        one waiting, passes False and always tries. `ping`: ping a pooled connection before
+        use (PostgreSQL; by default where a person waits, see `_watch`)."""
         outer = _unit()
         if outer is not None:  # nested: the outer unit's bound and breaker already apply
             yield
             return
         bound = self.bounds.work_seconds if seconds is None else seconds
         trial = self.breaker.enter() if fail_fast else False
-        unit = _Unit(deadline=time.monotonic() + bound, ping=fail_fast)
+        unit = _Unit(deadline=time.monotonic() + bound, ping=fail_fast if ping is None else ping)
         _current.unit = unit
         error: BaseException | None = None
         try:
@@ -463,6 +487,32 @@ class Database:
                 ms = max(1, int(statement_seconds * 1000))
                 session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
             yield session
+
+    def transact(self, work: Callable[[Connection], T]) -> T:
+        """`work` on a Core connection in one transaction, committed when it returns, rolled
+        back if it raises: one unit of work, bounded and translated as `session` is (the
+        watchdog, SQLite's BEGIN IMMEDIATE). For a request answered with a few Core
+        statements: an ORM session's set-up, bookkeeping and close cost more than the
+        statements themselves.
+
+        No ping first (a round trip on every request): a pooled connection the database
+        dropped (a restart, a failover) fails at its first statement instead, the pool lets
+        go of every connection as old, and `work` runs once more on a new connection within
+        the same bound. So `work` must be safe to run twice (a settings change sets values
+        it read under lock: it is)."""
+        with self.unit(ping=False):
+            try:
+                with self.engine.begin() as connection:
+                    return work(connection)
+            except DBAPIError as exc:
+                unit = _unit()
+                left = unit.deadline - time.monotonic() if unit is not None else 0.0
+                # Only a connection found dead at once: one that hung has used the bound.
+                if not exc.connection_invalidated or left < 0.75 * self.bounds.work_seconds:
+                    raise
+                log.info("a pooled database connection was dropped; trying on a new one")
+            with self.engine.begin() as connection:
+                return work(connection)
 
     def ping(self, seconds: float = READINESS_SECONDS) -> str | None:
         """None if the database answers within `seconds`, else why not (for readiness)."""

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session, object_session
 
-from bot.core.changes import Change, Rejected, SetMeetings, TurnOn, apply_change
+from bot.core.changes import Change, Rejected, SetInterval, SetMeetings, TurnOn, apply_change
 from bot.core.preferences import Preferences, days_to_mask, mask_to_days, zone_or_utc
 from bot.core.presence import Presence
 from bot.core.schedule import (
@@ -143,9 +143,16 @@ _PERSON_LOCKED = _PERSON.with_for_update()
 _PEOPLE = cast(Table, Person.__table__)
 # The person's row and their workspace's spread window, the row locked (FOR UPDATE on
 # PostgreSQL, of the person's row only; SQLite's writer lock is taken at BEGIN).
+# Every column a change reads, not the keys (known) nor the row's own timestamps: each
+# instant read back from SQLite is parsed from text.
+_CHANGE_READS = [
+    column
+    for column in _PEOPLE.c
+    if column.key not in ("team_id", "user_id", "created_at", "updated_at")
+]
 _PERSON_ROW_LOCKED = (
     select(
-        *_PEOPLE.c,
+        *_CHANGE_READS,
         select(Workspace.nudge_spread_seconds)
         .where(Workspace.team_id == _PEOPLE.c.team_id)
         .scalar_subquery()
@@ -348,52 +355,66 @@ def _apply(
     return to_preferences(person, offset=workspace_offset(session, person))
 
 
+def _offset(who: Who, spread_seconds: float, interval_minutes: int) -> timedelta:
+    return spread_offset(
+        who.team_id, who.user_id, window_seconds=spread_seconds, interval_minutes=interval_minutes
+    )
+
+
 def change_without_slack(
     db: Database, who: Who, change: Change, *, now: datetime
 ) -> Preferences | Rejected | None:
     """Apply `change` in one transaction if nothing needs asking of Slack first; None (and
     nothing saved) if something does, so the caller can ask after answering Slack."""
-    with db.session() as session:
-        # Core, not the ORM: a command answered in the ack is one locked read and one
-        # UPDATE, and building, tracking and flushing a Person cost more than the SQL did
-        # (on the session's connection: the ORM's execute path adds nothing to Core's).
-        connection = session.connection()
-        found = connection.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
-        row = cast("Row[Any] | None", found)  # a row of every column: typed as one
-        if row is None or any(_needs_slack(row, change)):
-            return None
-        result = apply_change(to_preferences(row), change, now)
-        if not isinstance(result, Preferences):
-            return result
-        if isinstance(change, SetMeetings) and not change.on:
-            end_away(session, who.team_id, who.user_id, now=now)
-        # As `to_preferences` would read the row back once written, with the new interval's
-        # spread offset (the one a claim works out).
-        prefs = replace(
-            result,
-            work_days=mask_to_days(days_to_mask(result.work_days)),
-            next_nudge_at=row.next_nudge_at,
-            nudge_offset=spread_offset(
-                who.team_id,
-                who.user_id,
-                window_seconds=row.spread_seconds or 0,
-                interval_minutes=result.interval_minutes,
-            ),
-        )
-        upcoming = next_after(
-            prefs, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
-        )
-        connection.execute(
-            _UPDATE_PERSON,
-            {
-                **_key(who),
-                **preference_columns(result),
-                "next_slot_at": upcoming.slot_at,
-                "next_nudge_at": upcoming.nudge_at,
-                "next_summary_at": upcoming.summary_at,
-            },
-        )
-        return replace(prefs, next_nudge_at=upcoming.nudge_at)
+    # Core on a connection, not the ORM: a command answered in the ack is one locked read
+    # and one UPDATE, and a session's set-up, a tracked Person and its flush cost more than
+    # the SQL did. Safe to run twice (`transact`): it sets what it read under lock.
+    done = db.transact(lambda connection: _change_row(connection, who, change, now))
+    if not isinstance(done, _Changed):
+        return done
+    # The answer, after the commit: as `to_preferences` would read the row back.
+    return replace(done.prefs, work_days=mask_to_days(done.mask), next_nudge_at=done.nudge_at)
+
+
+@dataclass(frozen=True)
+class _Changed:
+    prefs: Preferences
+    mask: int  # the working days as stored
+    nudge_at: datetime | None
+
+
+def _change_row(
+    connection: Connection, who: Who, change: Change, now: datetime
+) -> _Changed | Rejected | None:
+    found = connection.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
+    row = cast("Row[Any] | None", found)  # a row of every column: typed as one
+    if row is None or any(_needs_slack(row, change)):
+        return None
+    # The spread offset (the one a claim works out) of the interval the change leaves,
+    # worked out before the change so that the preferences are built once.
+    spread = row.spread_seconds or 0
+    interval = change.minutes if isinstance(change, SetInterval) else row.interval_minutes
+    result = apply_change(to_preferences(row, offset=_offset(who, spread, interval)), change, now)
+    if not isinstance(result, Preferences):
+        return result
+    if result.interval_minutes != interval:  # a change that moves the interval otherwise
+        result = replace(result, nudge_offset=_offset(who, spread, result.interval_minutes))
+    if isinstance(change, SetMeetings) and not change.on:
+        end_away(Session(bind=connection), who.team_id, who.user_id, now=now)
+    upcoming = next_after(
+        result, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
+    )
+    # Only the columns the change moved (the row is locked: the others are as read), as the
+    # ORM's flush would: a few values bound, and an index (next nudge, next summary)
+    # rewritten only when its instant moved (each is one more page to log and sync).
+    new = preference_columns(result)
+    new["next_slot_at"] = upcoming.slot_at
+    new["next_nudge_at"] = upcoming.nudge_at
+    new["next_summary_at"] = upcoming.summary_at
+    changed = {column: value for column, value in new.items() if row._mapping[column] != value}
+    if changed:
+        connection.execute(_UPDATE_PERSON, {**_key(who), **changed})
+    return _Changed(result, new["work_days"], upcoming.nudge_at)
 
 
 def change_preferences(

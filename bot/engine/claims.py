@@ -230,7 +230,7 @@ class _People:
 # Rows per pipelined chunk of a claim on PostgreSQL: small enough that the server's work on
 # the last chunk (which nothing overlaps) stays short, big enough that each statement's own
 # cost stays small beside its rows.
-PIPELINE_CHUNK = 400
+PIPELINE_CHUNK = 250
 
 # The statements as psycopg takes them, compiled once.
 _PSYCOPG = psycopg_dialect()  # type: ignore[no-untyped-call]

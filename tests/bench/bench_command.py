@@ -16,6 +16,10 @@ The commands:
   real app locks the person's row, applies the change, reschedules the next nudge and answers
   with the person's settings. The bare app parses the minutes with a regular expression, writes
   them with one SQLAlchemy Core UPDATE in one transaction and acks a one-line ephemeral message.
+  It leaves out what a correct change cannot: it reads nothing (so it neither knows whether
+  the person exists nor checks N against their working hours) and moves no next nudge (one
+  indexed instant: a second page per commit on SQLite); the real app's one locked read is a
+  statement more (a round trip more on PostgreSQL) than the bare app's whole write.
   Each app has a database of its own, migrated and seeded alike: a SQLite file (WAL, as the
   real app sets it, for both), or with `--database postgresql` two databases beside
   `--postgres-url`'s (`<name>_real`, `<name>_bare`), created if missing. Each closed-loop client
@@ -519,6 +523,8 @@ def report(
         "else: a constant ack",
         "real app: `every N` locks the row, applies the change, reschedules the next nudge and "
         "answers with the person's settings; `half-kneel` answers the exercise",
+        "NOTE: for `every N` the bare app skips what a correct change must do: read the row "
+        "(does the person exist, does N fit their hours) and move their next nudge",
     ]
     for command in COMMANDS:
         result = measured[command.name]

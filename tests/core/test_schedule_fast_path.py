@@ -61,6 +61,7 @@ def preferences(draw: st.DrawFn) -> Preferences:
     dnd=st.none() | st.tuples(st.integers(0, 24 * 60), st.integers(1, 16 * 60)),
     snooze_minutes=st.none() | st.integers(1, 3 * 24 * 60),
     jitter=st.booleans(),
+    anywhere=st.none() | st.integers(0, 8 * 24 * 3600 * 1000),
 )
 def test_the_shortcut_places_every_nudge_where_whole_days_do(
     prefs: Preferences,
@@ -70,15 +71,19 @@ def test_the_shortcut_places_every_nudge_where_whole_days_do(
     dnd: tuple[int, int] | None,
     snooze_minutes: int | None,
     jitter: bool,
+    anywhere: int | None,
 ) -> None:
     now = base + timedelta(hours=hours)
     if snooze_minutes is not None:
         prefs = replace(prefs, snoozed_until=now + timedelta(minutes=snooze_minutes))
-    # From a real slot (where the shortcut applies), or from just after one (where it must not).
+    # From a real slot (as a pass asks), from just after one, or from any instant of the
+    # week to the millisecond (as a settings change asks).
     slots = list(zip(range(nth + 1), slots_after(prefs, now), strict=False))
     after = slots[-1][1] if slots else now
     if jitter:
         after += timedelta(seconds=1)
+    if anywhere is not None:
+        after = base + timedelta(milliseconds=anywhere)
     windows: list[DndWindow] = []
     if dnd is not None:
         start = now + timedelta(minutes=dnd[0])

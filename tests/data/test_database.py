@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 import pytest
+from sqlalchemy import Connection, update
 from sqlalchemy.exc import OperationalError
 
 from bot.core.changes import SetHours, TurnOn
@@ -51,3 +52,61 @@ def test_unreachable_database_is_reported_as_unavailable() -> None:
     down = Database("postgresql+psycopg://psoas@127.0.0.1:1/psoas")
     with pytest.raises(DatabaseUnavailableError):
         read_preferences(down, Who("T1", "U1"))
+
+
+def _dropped() -> OperationalError:
+    """What a statement on a pooled connection the database dropped raises."""
+    return OperationalError(
+        "SELECT", {}, Exception("server closed the connection"), connection_invalidated=True
+    )
+
+
+def test_transact_runs_work_once_more_when_its_pooled_connection_was_dropped(db: Database) -> None:
+    who = Who("T1", "U1")
+    with db.session() as session:
+        ensure_person(session, team_id=who.team_id, user_id=who.user_id, tz="UTC")
+    runs: list[int] = []
+
+    def work(connection: Connection) -> str:
+        runs.append(1)
+        connection.execute(
+            update(Person).values(tz="Europe/Paris" if len(runs) == 1 else "Asia/Tokyo")
+        )
+        if len(runs) == 1:
+            raise _dropped()
+        return "saved"
+
+    assert db.transact(work) == "saved" and len(runs) == 2
+    prefs = read_preferences(db, who)
+    assert prefs is not None and prefs.tz == "Asia/Tokyo"  # the first try's write is gone
+
+
+def test_transact_tries_once_and_saves_nothing_on_any_other_failure(db: Database) -> None:
+    who = Who("T1", "U1")
+    with db.session() as session:
+        ensure_person(session, team_id=who.team_id, user_id=who.user_id, tz="UTC")
+    runs: list[int] = []
+
+    def work(connection: Connection) -> None:
+        runs.append(1)
+        connection.execute(update(Person).values(tz="Europe/Paris"))
+        raise OperationalError("UPDATE people", {}, Exception("disk I/O error"))
+
+    with pytest.raises(DatabaseUnavailableError):
+        db.transact(work)
+    prefs = read_preferences(db, who)
+    assert len(runs) == 1 and prefs is not None and prefs.tz == "UTC"
+
+
+def test_postgresql_sessions_run_in_utc_and_hand_instants_back_in_pythons_utc(
+    postgres_db: Database,
+) -> None:
+    """Whatever the server's own zone: an instant read back carries `datetime.UTC` itself,
+    so nothing converts it again, and it is the instant that was written."""
+    from sqlalchemy import text
+
+    written = datetime(2026, 12, 2, 14, 0, 5, 123456, tzinfo=UTC)
+    with postgres_db.session() as session:
+        assert session.execute(text("SHOW TimeZone")).scalar() == "UTC"
+        back = session.execute(text("SELECT CAST(:at AS timestamptz)"), {"at": written}).scalar()
+    assert back == written and back.tzinfo is UTC

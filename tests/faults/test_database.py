@@ -271,5 +271,5 @@ def test_the_database_url_keeps_its_own_libpq_settings() -> None:
     args = _postgresql_connect_args(
         Bounds(), {"options": "-csearch_path=deploy", "connect_timeout": "9"}
     )
-    assert args["options"] == "-csearch_path=deploy -c statement_timeout=2000"
+    assert args["options"] == "-csearch_path=deploy -c statement_timeout=2000 -c TimeZone=UTC"
     assert "connect_timeout" not in args and args["tcp_user_timeout"] == 5000

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
-from slack_bolt import Ack, BoltContext, BoltResponse, Respond
+from slack_bolt import BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot.core.changes import CHANGE_TYPES, Change, Rejected
@@ -42,10 +43,11 @@ EXPORT_STARTED = build_notice(
 )
 
 
-def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> BoltResponse | None:
+def answer_psoas(command: Payload, context: BoltContext) -> BoltResponse:
     """The ack: the answer itself when it needs no Slack call, else an empty ack; then, only
     when there is some, the work after it. (Not a Bolt lazy listener: Bolt would copy the
-    whole request and wake a thread for every command, even one answered in full here.)"""
+    whole request and wake a thread for every command, even one answered in full here.)
+    The ack is returned, encoded here once, rather than handed to Bolt's `ack`."""
     services = services_of(context)
     text = typed_text(command.get("text"))
     parsed = parse_command(text, services.library)
@@ -53,10 +55,6 @@ def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> BoltRespon
         return BoltResponse(status=200, body=answered_alike(parsed, services.library))
     who = who_from(context, command)
     message = answer_now(parsed, text, services, who, Where.of(command))
-    if message is None:
-        ack()
-    else:
-        ack(response_type="ephemeral", **message.as_kwargs())
     # The export always continues after its ack; other answers only when they need Slack.
     if message is None or isinstance(parsed, Export):
         later = services.after_ack
@@ -71,17 +69,24 @@ def answer_psoas(ack: Ack, command: Payload, context: BoltContext) -> BoltRespon
             respond=context.respond,
             client=context.client,
         )
-    return None
+    return BoltResponse(status=200, body="" if message is None else ephemeral(message))
+
+
+def ephemeral(message: Message) -> str:
+    """An ack's body showing `message` to the one who typed the command, as Bolt's
+    `ack(response_type="ephemeral", text=..., blocks=...)` encodes it."""
+    body: dict[str, Any] = {"text": message.text, "response_type": "ephemeral"}
+    if message.blocks:
+        body["blocks"] = message.blocks
+    return json.dumps(body)
 
 
 @functools.lru_cache(maxsize=512)
 def answered_alike(parsed: AnsweredAlike, library: Library) -> str:
     """The ack's body for a command answered alike every time (help, an exercise...),
-    rendered and encoded once, as Bolt's `ack` would encode it. Bounded: some hold what
-    was typed (a correction, an unknown word)."""
-    message = reply_to(parsed, library)
-    body = {"text": message.text, "response_type": "ephemeral", "blocks": message.blocks}
-    return json.dumps(body)
+    rendered and encoded once. Bounded: some hold what was typed (a correction, an unknown
+    word)."""
+    return ephemeral(reply_to(parsed, library))
 
 
 @after_ack
