@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from cryptography.fernet import Fernet
 
 from bot.cli import build_parser
 from bot.data.schema import head_revision
@@ -195,6 +196,35 @@ def test_tick_needs_no_signing_secret(sqlite_url: str, tmp_path: Path) -> None:
         standin.stop()
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("tick at 2026-11-25T15:00:00+00:00: 0 due")
+
+
+# As if the web app's and the scheduler's packages were not installed.
+HIDE_SERVING = "import sys; sys.modules.update(slack_bolt=None, apscheduler=None, waitress=None)"
+
+
+@pytest.mark.parametrize("mode", ["single token", "OAuth"])
+def test_tick_loads_neither_the_web_app_nor_the_scheduler(
+    mode: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A tick from cron is a process per pass: what only `run` needs is not loaded."""
+    tokens = (
+        {"SLACK_BOT_TOKEN": BOT_TOKEN}
+        if mode == "single token"
+        else {
+            "SLACK_CLIENT_ID": "1111.2222",
+            "SLACK_CLIENT_SECRET": "client-secret",
+            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        }
+    )
+    standin = SlackStandIn().start()
+    try:
+        env = clean_env(DATABASE_URL=sqlite_url, SLACK_API_URL=standin.api_url, **tokens)
+        at = "2026-11-25T15:00:00+00:00"
+        result = psoas("tick", "--at", at, env=env, cwd=tmp_path, prelude=HIDE_SERVING)
+    finally:
+        standin.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"tick at {at}: 0 due")
 
 
 def test_migrate_needs_only_the_database(sqlite_url: str, tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ import time
 import urllib.error
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http.client import HTTPException
 from typing import Any
@@ -123,7 +123,17 @@ def _ids(item: Outgoing) -> dict[str, object]:
 
 
 class RateLimiter:
-    """A token bucket for one workspace, with a pause that every worker honours."""
+    """One workspace's pace: at most `burst` sends in any `burst` intervals (an interval a
+    little longer than 1 / rate), never two closer than half an interval, with a pause that
+    every worker honours.
+
+    Slack counts a workspace's messages over a window and lets short bursts through ("Short
+    bursts >1 allowed", https://docs.slack.dev/apis/web-api/rate-limits): a window's worth
+    goes at twice the rate, then the lane waits for the first of them to leave the window.
+    Steady pacing sends as many in the long run, but its last window's sends trail over the
+    whole window instead of half of it. Twice the rate, not all at once: a burst of new
+    connections at one instant is what a server drops. After a 429 the lane goes on steadily
+    from the pause's end: a burst right after Slack said "wait" would only meet more 429s."""
 
     def __init__(
         self,
@@ -136,11 +146,14 @@ class RateLimiter:
         # A little slower than the limit: sending exactly at it, a message that arrives a
         # millisecond late lands in the same one-second window as one sent a second later.
         self.interval = (1.0 + headroom) / rate_per_second
-        self.burst = burst
+        self.burst = max(1, burst)
+        self.window = self.burst * self.interval
+        self.gap = self.interval / 2
         self._monotonic = monotonic
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._next_free = monotonic()
+        # The latest `burst` slots taken (sorted): the next is a window after the oldest.
+        self._slots: deque[float] = deque(maxlen=self.burst)
         self._paused_until = 0.0
 
     def acquire(self, max_pause: float = math.inf) -> float | None:
@@ -157,10 +170,12 @@ class RateLimiter:
                     return waited  # woke at its slot, and no pause began meanwhile
                 if self._paused_until - now > max_pause:
                     return None
-                start = max(
-                    now, self._paused_until, self._next_free - (self.burst - 1) * self.interval
-                )
-                self._next_free = max(self._next_free, start) + self.interval
+                start = max(now, self._paused_until)
+                if self._slots:
+                    start = max(start, self._slots[-1] + self.gap)
+                if len(self._slots) == self.burst:
+                    start = max(start, self._slots[0] + self.window)
+                self._slots.append(start)  # drops the oldest
             wait = start - now
             if wait <= 0:
                 return waited
@@ -173,8 +188,12 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         with self._lock:
-            self._paused_until = max(self._paused_until, self._monotonic() + seconds)
-            self._next_free = max(self._next_free, self._paused_until)
+            until = self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+            # As if the lane had sent one every interval up to the pause's end, so the next
+            # go an interval apart from it; slots already taken beyond it still count.
+            steady = [until - (self.burst - k) * self.interval for k in range(self.burst)]
+            later = [slot for slot in self._slots if slot > until]
+            self._slots = deque(sorted(steady + later)[-self.burst :], maxlen=self.burst)
 
 
 class TokensOnce:
@@ -218,9 +237,9 @@ class Sender:
         api_url: str,
         token_for: Callable[[str], str | None],
         rate_per_second: float = 5.0,
-        # A burst lets several through at once after every pause, which Slack answers
-        # with a string of 429s; steady pacing is faster overall.
-        burst: int = 1,
+        # The most sent at once, within a window of that many intervals (`RateLimiter`);
+        # None: a second's worth at the rate.
+        burst: int | None = None,
         workers_per_workspace: int = 4,
         # Threads for all lanes together. Each waits ~latency per request and spends ~1 ms
         # of CPU, so a few dozen keep a core busy; hundreds only fight over the GIL.
@@ -237,7 +256,7 @@ class Sender:
         self.api_url = api_url
         self.token_for = token_for
         self.rate_per_second = rate_per_second
-        self.burst = burst
+        self.burst = burst if burst is not None else max(1, int(rate_per_second))
         self.workers_per_workspace = workers_per_workspace
         self.max_threads = max_threads
         self.max_attempts = max_attempts
@@ -289,50 +308,22 @@ class Sender:
         `still_mine(item)` is asked just before each send: an item another process has
         taken over meanwhile is skipped, so it is never sent by both. `token_for` replaces
         the sender's own lookup (a pass passes one that asks once per workspace)."""
-        token_for = token_for or TokensOnce(self.token_for)
-        lanes: dict[str, deque[Outgoing]] = defaultdict(deque)
-        for item in items:
-            lanes[item.team_id].append(item)
-        if not lanes:
-            return []
-        outcomes: list[Outcome] = []
-        done = threading.Lock()
+        with Dispatch(
+            self, on_outcome, token_for or TokensOnce(self.token_for), keep=True
+        ) as sending:
+            sending.add(items, still_mine)
+        return sending.outcomes
 
-        def work(team_id: str) -> None:
-            lane = lanes[team_id]
-            while True:
-                try:
-                    item = lane.popleft()
-                except IndexError:
-                    return
-                try:
-                    if not still_mine(item):
-                        continue
-                    outcome = self.send_one(item, token_for=token_for)
-                except Exception as exc:  # one bad item must not stop the rest
-                    log.exception("sending a nudge failed", extra=_ids(item))
-                    outcome = Outcome(
-                        item.key, item.team_id, item.user_id, "failed", type(exc).__name__
-                    )
-                try:
-                    on_outcome(outcome)
-                except Exception:
-                    log.exception("recording a nudge's outcome failed", extra=_ids(item))
-                with done:
-                    outcomes.append(outcome)
-
-        # Every lane's first worker before any lane's second: with more lanes than threads,
-        # as many workspaces as possible send at once, each at its own pace.
-        jobs = [
-            team_id
-            for turn in range(self.workers_per_workspace)
-            for team_id, lane in lanes.items()
-            if turn < len(lane)
-        ]
-        with ThreadPoolExecutor(max_workers=min(self.max_threads, len(jobs))) as pool:
-            for future in [pool.submit(work, team_id) for team_id in jobs]:
-                future.result()
-        return outcomes
+    def dispatch(
+        self,
+        on_outcome: Callable[[Outcome], None],
+        *,
+        token_for: Callable[[str], str | None] | None = None,
+    ) -> Dispatch:
+        """Sending fed as it goes (`Dispatch`): a pass hands over a round while the one
+        before is still going out. Outcomes go to `on_outcome` only, not kept: a pass may
+        send a hundred thousand."""
+        return Dispatch(self, on_outcome, token_for or TokensOnce(self.token_for))
 
     def _backoff(self, attempt: int, *, at_least: float = 0.0) -> None:
         self.stats.retries += 1
@@ -459,3 +450,132 @@ class Sender:
         return Outcome(
             item.key, item.team_id, item.user_id, "released", "ratelimited", retry_in=pause
         )
+
+
+@dataclass
+class _Lane:
+    """One workspace's items waiting to be sent, each with its own `still_mine`."""
+
+    waiting: deque[tuple[Outgoing, Callable[[Outgoing], bool]]] = field(default_factory=deque)
+    workers: int = 0  # running, or queued in the pool
+
+
+class Dispatch:
+    """A pass's sending, fed round by round: `add` hands over items while earlier ones are
+    still going out, each workspace's lane keeping the order they were added in, and `close`
+    (or leaving the `with`) waits for the last outcome.
+
+    Each lane has up to `workers_per_workspace` workers, started every lane's first before
+    any lane's second: with more lanes than threads, as many workspaces as possible send at
+    once, each at its own pace. A worker takes the next item of its lane until none waits;
+    an item is taken once, and `still_mine` is asked just before its send."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        on_outcome: Callable[[Outcome], None],
+        token_for: Callable[[str], str | None],
+        *,
+        keep: bool = False,
+    ) -> None:
+        self.sender = sender
+        self.on_outcome = on_outcome
+        self.token_for = token_for
+        self.keep = keep
+        self.outcomes: list[Outcome] = []  # with `keep`
+        self._condition = threading.Condition()
+        self._lanes: dict[str, _Lane] = {}
+        self._waiting = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[None]] = []
+
+    def __enter__(self) -> Dispatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(
+        self,
+        items: Iterable[Outgoing],
+        still_mine: Callable[[Outgoing], bool] = lambda _item: True,
+    ) -> None:
+        with self._condition:
+            for item in items:
+                lane = self._lanes.get(item.team_id)
+                if lane is None:
+                    lane = self._lanes[item.team_id] = _Lane()
+                lane.waiting.append((item, still_mine))
+                self._waiting += 1
+            starts = {
+                team_id: min(self.sender.workers_per_workspace, lane.workers + len(lane.waiting))
+                - lane.workers
+                for team_id, lane in self._lanes.items()
+            }
+            jobs = [
+                team_id
+                for turn in range(max(starts.values(), default=0))
+                for team_id, count in starts.items()
+                if turn < count
+            ]
+            if not jobs:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.sender.max_threads, thread_name_prefix="psoas-send"
+                )
+            for team_id in jobs:
+                lane = self._lanes[team_id]
+                lane.workers += 1
+                self._futures.append(self._pool.submit(self._work, lane))
+
+    @property
+    def waiting(self) -> int:
+        """Items handed over and not yet taken by a worker."""
+        with self._condition:
+            return self._waiting
+
+    def wait_for_room(self, waiting: int) -> None:
+        """Until at most `waiting` items handed over are not yet taken by a worker."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._waiting <= waiting)
+
+    def close(self) -> list[Outcome]:
+        """Wait for every item's outcome; the outcomes."""
+        while True:
+            with self._condition:
+                futures, self._futures = self._futures, []
+            if not futures:
+                break
+            for future in futures:
+                future.result()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        return self.outcomes
+
+    def _work(self, lane: _Lane) -> None:
+        sender = self.sender
+        while True:
+            with self._condition:
+                if not lane.waiting:
+                    lane.workers -= 1
+                    return
+                item, still_mine = lane.waiting.popleft()
+                self._waiting -= 1
+                self._condition.notify_all()
+            try:
+                if not still_mine(item):
+                    continue
+                outcome = sender.send_one(item, token_for=self.token_for)
+            except Exception as exc:  # one bad item must not stop the rest
+                log.exception("sending a nudge failed", extra=_ids(item))
+                outcome = Outcome(
+                    item.key, item.team_id, item.user_id, "failed", type(exc).__name__
+                )
+            try:
+                self.on_outcome(outcome)
+            except Exception:
+                log.exception("recording a nudge's outcome failed", extra=_ids(item))
+            if self.keep:
+                with self._condition:
+                    self.outcomes.append(outcome)

@@ -39,7 +39,7 @@ from bot.engine.claims import (
     renew_claims,
 )
 from bot.engine.outcomes import CONFIRM_SECONDS, ClaimConfirmations, OutcomeBook
-from bot.engine.sender import Outcome, Outgoing, Sender, TokensOnce
+from bot.engine.sender import Dispatch, Outcome, Outgoing, Sender, TokensOnce
 from bot.engine.summaries import claim_summaries, summary_messages
 from bot.engine.team_breaks import run_team_breaks
 from bot.metrics import (
@@ -60,6 +60,15 @@ log = logging.getLogger(__name__)
 _PROCESS_ID = uuid.uuid4().hex[:8]
 # A round of a pass takes, of one workspace's due people, what it can send in this long.
 ROUND_SECONDS = 60.0
+# The first round of a pass claims at most this many, and of each workspace what it sends
+# in its first window (a second's worth, `RateLimiter`), so sending starts after a claim of
+# tens of milliseconds in every workspace; the rest are claimed while those go out.
+FIRST_BATCH = 200
+FIRST_SECONDS = 1.0
+# A next round is claimed when all lanes together have at most this part of a round left
+# to send: time enough for the claim, so no lane waits for it, and what a pass holds stays
+# about one round, however many are due.
+ROOM = 0.25
 
 
 def worker_name() -> str:
@@ -156,10 +165,10 @@ def render_claim(
     )
 
 
-def per_workspace_share(sender: Sender) -> int:
+def per_workspace_share(sender: Sender, seconds: float = ROUND_SECONDS) -> int:
     """How many of one workspace's due people a round of a pass takes: what it can send in
     `ROUND_SECONDS` at its rate, so one workspace's backlog never holds back the others."""
-    return max(1, math.ceil(sender.rate_per_second * ROUND_SECONDS))
+    return max(1, math.ceil(sender.rate_per_second * seconds))
 
 
 def run_tick(
@@ -176,9 +185,10 @@ def run_tick(
     """One pass: resend what a crash left, take up what an earlier pass handed back, claim
     who is due, send, record.
 
-    Who is due is claimed in rounds of at most `batch` (and a bounded share per workspace),
-    each sent before the next is claimed, until no one is left due at `now`: a pass holds at
-    most one round's claims, however many are due."""
+    Who is due is claimed in rounds of at most `batch` (and a bounded share per workspace)
+    until no one is left due at `now`, each round claimed while the one before still goes
+    out: a pass holds at most one round's claims and a quarter round left to send, however
+    many are due."""
     started = time.perf_counter()
     me = worker or worker_name()
     report = TickReport()
@@ -197,6 +207,7 @@ def run_tick(
         return now + timedelta(seconds=time.perf_counter() - started)
 
     share = per_workspace_share(sender)
+    first_share = per_workspace_share(sender, FIRST_SECONDS)
     # A confirmation lives a small part of the lease (the lease may be set short), and a
     # lane's claims are confirmed at once by what it sends in half that time.
     valid = min(CONFIRM_SECONDS, lease.total_seconds() / 8)
@@ -239,7 +250,7 @@ def run_tick(
             if on_outcome is not None:
                 on_outcome(outcome)
 
-        def send(claims: list[Claimed]) -> None:
+        def send(claims: list[Claimed], sending: Dispatch) -> None:
             # Every weekly summary of the round at once: their stats in a few queries.
             weekly = [c for c in claims if c.kind == LogKind.SUMMARY]
             weeks = summary_messages(db, weekly, library, now=now) if weekly else {}
@@ -252,26 +263,40 @@ def run_tick(
                 db, worker=me, clock=pass_clock, chunk=chunk, gate=writes, valid_seconds=valid
             )
             mine.add(items)
-            sender.send_all(items, on_outcome=record, still_mine=mine, token_for=tokens)
+            sending.add(items, mine)
 
         round_: list[Claimed] = [*resend, *retried, *summaries]
         first = True
-        while True:
-            claims, due, missed = claim_due(
-                db, now=now, worker=me, batch=batch, per_workspace=share
-            )
-            if first:  # everyone due at `now`, this round's people included
-                report.due, first = due, False
-            report.claimed += len(claims)
-            report.missed += missed
-            round_ += claims
-            if round_:
-                send(round_)
-            round_ = []
-            # No one left due at `now`, or a round that changed no one (what is left is
-            # held by another pass): the next tick looks again.
-            if not due or not (claims or missed):
-                break
+        with sender.dispatch(record, token_for=tokens) as sending:
+            while True:
+                # Claims and sends overlap: the first round is small, so the first DMs go
+                # out after a cheap claim, and the next is claimed at once while they go;
+                # later ones when the lanes have `ROOM` of a round left. Never two claims
+                # at once, and each holds the pass's lock on writes of log rows (SQLite has
+                # one writer: a confirmation must not wait out a claim inside its bound).
+                with writes:
+                    claims, due, missed = claim_due(
+                        db,
+                        now=now,
+                        worker=me,
+                        batch=min(batch, FIRST_BATCH) if first else batch,
+                        per_workspace=min(share, first_share) if first else share,
+                    )
+                if first:  # everyone due at `now`, this round's people included
+                    report.due = due
+                report.claimed += len(claims)
+                report.missed += missed
+                round_ += claims
+                if round_:
+                    send(round_, sending)
+                round_ = []
+                # No one left due at `now`, or a round that changed no one (what is left
+                # is held by another pass): the next tick looks again.
+                if not due or not (claims or missed):
+                    break
+                if not first:
+                    sending.wait_for_room(int(batch * ROOM))
+                first = False
     # Team stretch breaks in channels: their own claims, after everyone's personal nudges.
     run_team_breaks(db, sender, library, now=now, worker=me, lease=lease)
     NUDGES_MISSED.inc(report.missed)

@@ -3,7 +3,7 @@
 `--latency-ms` and returns 429 past `--limit` messages per second per workspace.
 
     python -m tests.bench.bench_dispatch [--workspaces 20] [--per-workspace 500]
-        [--latency-ms 100] [--limit 20] [--window sliding|bucket] [--rate 20] [--burst 1]
+        [--latency-ms 100] [--limit 20] [--window sliding|bucket] [--rate 20] [--burst 20]
         [--workers 4] [--threads 256] [--no-memory-pass] [--real-pass] [--database-url URL]
         [--check] [--quick]
 
@@ -94,7 +94,7 @@ OPTIONS = (
     Option("--limit", 20, "stand-in messages/s per workspace"),
     Option("--window", "sliding", "stand-in limit", choices=("sliding", "bucket")),
     Option("--rate", 0.0, "Sender rate_per_second (0: --limit)", zero_ok=True),
-    Option("--burst", 1, "Sender burst"),
+    Option("--burst", 0, "Sender burst (0: the Sender's own, a second's worth)", zero_ok=True),
     Option("--workers", 4, "Sender workers_per_workspace"),
     Option("--threads", 256, "Sender max_threads"),
     Option("--no-memory-pass", False, "skip the second pass under tracemalloc"),
@@ -325,7 +325,7 @@ def dispatch(args: argparse.Namespace, api_url: str, *, trace: bool) -> Run:
             api_url=api_url,
             token_for=tokens.get,
             rate_per_second=args.rate if args.rate else float(args.limit),
-            burst=args.burst,
+            burst=args.burst or None,
             workers_per_workspace=args.workers,
             max_threads=args.threads,
         )
@@ -522,7 +522,7 @@ def report(args: argparse.Namespace, run: Run, memory: Run | None, load: LoadAve
         load.line(),
         f"  stand-in: {args.latency_ms:g} ms latency, 429 (Retry-After: {RETRY_AFTER_S}) past "
         f"{args.limit}/s per workspace ({args.window} window), own process",
-        f"  Sender: rate_per_second={rate:g}, burst={args.burst}, "
+        f"  Sender: rate_per_second={rate:g}, burst={args.burst or max(1, int(rate))}, "
         f"workers_per_workspace={args.workers}, max_threads={args.threads}; "
         + ("run_tick" if args.real_pass else "Sender.send_all called directly"),
         "  " + (REAL_PASS.format(database=shown_url(args.url)) if args.real_pass else OMITTED),

@@ -3,13 +3,16 @@ or one workspace, never stopping the others. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
 from sqlalchemy import func, select
 
 from bot.core.content import Library
 from bot.data.database import Database
 from bot.data.models import NudgeLog
 from bot.data.people import Who, read_preferences
-from bot.engine.sender import Outcome, Sender
+from bot.engine.sender import Outcome, Outgoing, RateLimiter, Sender
 from bot.engine.tick import run_tick
 from bot.render.settings import settings_lines
 from tests.support.clock import SteppedTime
@@ -113,3 +116,57 @@ def test_one_broken_workspace_does_not_stop_the_others(
     broken = Sender(api_url=standin.api_url, token_for=token_for, rate_per_second=200)
     report = run_tick(db, broken, library, now=utc(2026, 11, 25, 10))
     assert report.outcomes == {"sent": 1, "failed:RuntimeError": 1}
+
+
+def pace(limiter: RateLimiter, clock: SteppedTime, sends: int) -> list[float]:
+    """When each of `sends` one after the other may go, seconds after the first."""
+    times = []
+    for _ in range(sends):
+        assert limiter.acquire() is not None
+        times.append(clock.monotonic())
+    return [t - times[0] for t in times]
+
+
+def most_in_a_second(times: list[float]) -> int:
+    """The most sends Slack sees in any one second (times the ends of a window)."""
+    return max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+
+
+def test_a_workspace_sends_a_seconds_worth_quickly_and_never_more_in_any_second() -> None:
+    clock = SteppedTime()
+    limiter = RateLimiter(20, 20, clock.monotonic, clock.sleep)
+    times = pace(limiter, clock, 500)
+    assert most_in_a_second(times) == 20  # Slack's 20 a second, never 21
+    # Never two closer than half the pace: a window's worth at twice the rate.
+    assert min(b - a for a, b in itertools.pairwise(times)) >= limiter.interval / 2 - 1e-9
+    # The last goes out sooner than at a steady pace (every interval), with the same
+    # headroom in the long run: 24 windows of 20, then the last 20 at twice the rate.
+    assert times[-1] < 499 * limiter.interval
+    assert times[-1] == pytest.approx(24 * limiter.window + 19 * limiter.interval / 2)
+
+
+def test_after_a_429_a_workspace_goes_on_at_a_steady_pace() -> None:
+    clock = SteppedTime()
+    limiter = RateLimiter(20, 20, clock.monotonic, clock.sleep)
+    pace(limiter, clock, 5)
+    limiter.pause(1.0)
+    resumed = clock.monotonic() + 1.0
+    times = pace(limiter, clock, 40)
+    assert clock.monotonic() > resumed  # nothing inside the pause
+    steps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(steps) == pytest.approx(limiter.interval)  # no burst after Slack said wait
+
+
+def test_rounds_added_while_sending_each_go_out_once(standin: SlackStandIn) -> None:
+    sender = Sender(api_url=standin.api_url, token_for=lambda _team: BOT_TOKEN, rate_per_second=200)
+    items = [Outgoing(n, f"T{n % 3}", f"U{n:03d}", "hi", []) for n in range(60)]
+    outcomes: list[Outcome] = []
+    with sender.dispatch(outcomes.append) as sending:
+        sending.add(items[:10])  # the next rounds while the first is going out
+        sending.add(items[10:40])
+        sending.wait_for_room(10)
+        sending.add(items[40:])
+    assert sorted(o.key for o in outcomes) == list(range(60))
+    assert {o.kind for o in outcomes} == {"sent"}
+    delivered = [c.args["channel"] for c in standin.calls_to("chat.postMessage")]
+    assert sorted(delivered) == sorted(item.user_id for item in items)

@@ -4,6 +4,8 @@ per workspace. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -22,7 +24,7 @@ from bot.engine.tick import run_tick
 from tests.support.clock import SteppedTime
 from tests.support.people import opt_in, utc
 from tests.support.slack import BOT_TOKEN
-from tests.support.standin import SlackStandIn
+from tests.support.standin import Call, SlackStandIn
 
 TEN = utc(2026, 11, 25, 10)
 
@@ -162,3 +164,29 @@ def test_a_pass_killed_before_its_outcomes_are_written_leaves_them_for_the_resen
     assert later.outcomes == {"sent": 1, "unverified:ratelimited": 1}
     assert len(standin.calls_to("chat.postMessage")) == 2
     assert statuses(db) == {"sent": 1, "unverified": 1}
+
+
+def test_the_next_round_is_claimed_while_the_first_goes_out(
+    db: Database, library: Library, standin: SlackStandIn
+) -> None:
+    """Claims and sends overlap: the first DM's answer waits until the pass has claimed its
+    second round, which it does only if it claims while sending."""
+    for n in range(12):
+        opt_in(db, Who("T1", f"U{n:03d}"), "UTC", utc(2026, 11, 25, 9, 30))
+    overlapped = threading.Event()
+
+    def answer_once_the_next_round_is_claimed(call: Call) -> None:
+        if call.method == "chat.postMessage" and not overlapped.is_set():
+            for _ in range(200):  # at most 10 s: the pass without overlap would wait here
+                if sum(statuses(db).values()) > 5:
+                    overlapped.set()
+                    break
+                time.sleep(0.05)
+        return None
+
+    standin.responder = answer_once_the_next_round_is_claimed
+    report = run_tick(db, paced_sender(standin, 200), library, now=TEN, batch=5)
+    assert overlapped.is_set()
+    assert (report.due, report.claimed, report.sent) == (12, 12, 12)
+    delivered = Counter(c.args["channel"] for c in standin.calls_to("chat.postMessage"))
+    assert len(delivered) == 12 and set(delivered.values()) == {1}
