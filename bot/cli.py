@@ -335,20 +335,10 @@ def make_sender(settings: Settings, database: Database) -> Sender:
 def token_lookup(settings: Settings, database: Database) -> Callable[[str], str | None]:
     """team id -> bot token: from the workspace's stored installation (OAuth), else the one
     SLACK_BOT_TOKEN."""
-    if settings.slack_client_id:
-        # The store `bot.slack.app.installation_store` builds for the app, made here without
-        # importing Bolt, which a `tick` does not otherwise load.
-        from bot.data.installations import (
-            EncryptedInstallationStore,
-            bot_token_finder,
-            parse_keys,
-        )
+    from bot.data.installations import bot_token_finder, installation_store
 
-        key = settings.token_encryption_key
-        fernet = parse_keys(key.get_secret_value()) if key else None
-        store = EncryptedInstallationStore(
-            settings.slack_client_id, database.engine, fernet, database=database
-        )
+    store = installation_store(settings, database)
+    if store is not None:
         return bot_token_finder(store, database)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return lambda _team_id: token

@@ -38,12 +38,7 @@ from slack_sdk.web import SlackResponse
 from bot import ids
 from bot.core.content import Library, load_library
 from bot.data.database import Database, DatabaseUnavailableError
-from bot.data.installations import (
-    BoundedStateStore,
-    EncryptedInstallationStore,
-    TooManyInstallsError,
-    parse_keys,
-)
+from bot.data.installations import BoundedStateStore, TooManyInstallsError, installation_store
 from bot.data.workspaces import register_installation
 from bot.metrics import REQUEST_SECONDS
 from bot.render.help import build_welcome
@@ -441,15 +436,6 @@ def request_kind(body: dict[str, Any]) -> str:
         return "command"
     kind = str(body.get("type") or "other")
     return kind if kind in REQUEST_KINDS else "other"
-
-
-def installation_store(settings: Settings, db: Database) -> InstallationStore | None:
-    """Many workspaces when SLACK_CLIENT_ID is set; otherwise the single SLACK_BOT_TOKEN."""
-    if not settings.slack_client_id:
-        return None
-    key = settings.token_encryption_key
-    fernet = parse_keys(key.get_secret_value()) if key else None
-    return EncryptedInstallationStore(settings.slack_client_id, db.engine, fernet, database=db)
 
 
 # How many installations may be under way at once (OAuth states issued and not yet used,
