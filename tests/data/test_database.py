@@ -61,10 +61,15 @@ def _dropped() -> OperationalError:
     )
 
 
-def test_transact_runs_work_once_more_when_its_pooled_connection_was_dropped(db: Database) -> None:
+def _someone_in_utc(db: Database) -> Who:
     who = Who("T1", "U1")
     with db.session() as session:
         ensure_person(session, team_id=who.team_id, user_id=who.user_id, tz="UTC")
+    return who
+
+
+def test_transact_runs_work_once_more_when_its_pooled_connection_was_dropped(db: Database) -> None:
+    who = _someone_in_utc(db)
     runs: list[int] = []
 
     def work(connection: Connection) -> str:
@@ -82,9 +87,7 @@ def test_transact_runs_work_once_more_when_its_pooled_connection_was_dropped(db:
 
 
 def test_transact_tries_once_and_saves_nothing_on_any_other_failure(db: Database) -> None:
-    who = Who("T1", "U1")
-    with db.session() as session:
-        ensure_person(session, team_id=who.team_id, user_id=who.user_id, tz="UTC")
+    who = _someone_in_utc(db)
     runs: list[int] = []
 
     def work(connection: Connection) -> None:
