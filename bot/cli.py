@@ -337,7 +337,11 @@ def token_lookup(settings: Settings, database: Database) -> Callable[[str], str 
     SLACK_BOT_TOKEN."""
     from bot.data.installations import bot_token_finder, installation_store
 
-    store = installation_store(settings, database)
+    store = installation_store(
+        database,
+        client_id=settings.slack_client_id,
+        encryption_key=settings.encryption_key(),
+    )
     if store is not None:
         return bot_token_finder(store, database)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None

@@ -72,6 +72,11 @@ class KeySettings(DatabaseSettings):
             parse_keys(value.get_secret_value())  # ValueError names what is wrong
         return value
 
+    def encryption_key(self) -> str | None:
+        """The key(s) to encrypt stored tokens with, in the clear, or None for none."""
+        key = self.token_encryption_key
+        return key.get_secret_value() if key else None
+
 
 class Settings(KeySettings):
     # Verifies Slack's HTTP requests: required in HTTP mode, unused in Socket Mode

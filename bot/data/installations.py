@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
@@ -26,9 +26,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.data.database import ENGINE_WORK_SECONDS, Database, DatabaseUnavailableError
 from bot.data.models import Workspace
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -322,11 +319,12 @@ def bot_token_finder(store: InstallationStore, db: Database) -> Callable[[str], 
     return find
 
 
-def installation_store(settings: Settings, db: Database) -> EncryptedInstallationStore | None:
+def installation_store(
+    db: Database, *, client_id: str | None, encryption_key: str | None
+) -> EncryptedInstallationStore | None:
     """Many workspaces when SLACK_CLIENT_ID is set; otherwise None: the single
     SLACK_BOT_TOKEN. One place for the app and for `tick`, which loads no Bolt."""
-    if not settings.slack_client_id:
+    if not client_id:
         return None
-    key = settings.token_encryption_key
-    fernet = parse_keys(key.get_secret_value()) if key else None
-    return EncryptedInstallationStore(settings.slack_client_id, db.engine, fernet, database=db)
+    fernet = parse_keys(encryption_key) if encryption_key else None
+    return EncryptedInstallationStore(client_id, db.engine, fernet, database=db)

@@ -130,7 +130,11 @@ def build_app(
     `slack_health` says whether Slack's Web API answers (tests give one on their own
     clock)."""
     db = database or Database(settings.database_url)
-    store = installation_store(settings, db)
+    store = installation_store(
+        db,
+        client_id=settings.slack_client_id,
+        encryption_key=settings.encryption_key(),
+    )
     # Bolt's own default when none is given (5 threads), made here so that a command can
     # start its work after the ack itself, only when it has some (see `Services.after_ack`).
     executor = after_ack or ThreadPoolExecutor(max_workers=5, thread_name_prefix="after-ack")
