@@ -478,9 +478,10 @@ def claim_due(
     call's people included (so the first call of a pass gives the pass's figure); counted
     only when the call could not take them all, else it is what the call read.
 
-    A handful of statements whatever the batch size: one SELECT of the due rows (indexed;
-    a second, ranked one when a workspace has more than its share), a COUNT when some are
-    left, one UPDATE of their next nudge, one INSERT of the claims.
+    A handful of statements: one SELECT of the due rows (indexed; a second, ranked one when
+    a workspace has more than its share), a COUNT when some are left, then on SQLite one
+    UPDATE of their next nudge and one INSERT of the claims, on PostgreSQL the two per
+    `PIPELINE_CHUNK` rows, pipelined with the schedule math.
     """
     with _pass_session(db, heavy=True) as session:
         # Through the Core connection: plain rows, without the ORM's loading (a third of
