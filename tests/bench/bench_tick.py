@@ -78,10 +78,11 @@ from cryptography.fernet import Fernet
 from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import Engine, MetaData, Table, create_engine, text
 
-from bot.core.preferences import Preferences, days_to_mask
+from bot.core.preferences import Preferences
 from bot.core.schedule import CATCH_UP_LIMIT, DndWindow, catch_up, next_nudge, next_summary
 from bot.data.installations import EncryptedInstallationStore, parse_keys
 from bot.data.models import Person, Workspace
+from bot.data.people import preference_columns
 from tests.bench.harness import (
     ZONES,
     CommandRun,
@@ -245,10 +246,10 @@ LATE_LUNCH = (clock_time(12, 30), clock_time(13, 30))
 AFTERNOON = (clock_time(15, 30), clock_time(16))
 QUIET = (None, None, None, LUNCH, LATE_LUNCH, AFTERNOON)
 POOL_SIZE = 1500  # distinct due rows: a claim's per-row schedule work is not one cached row
+# The person's columns as the app writes them (`preference_columns`), then the schedule.
 COLUMNS = (
-    "team_id", "user_id", "opted_in", "tz", "work_start", "work_end", "work_days",
-    "interval_minutes", "quiet_start", "quiet_end", "weekly_summary", "next_summary_at",
-    "next_slot_at", "next_nudge_at", "dnd_start", "dnd_end", "dnd_checked_at", "meetings",
+    "team_id", "user_id", *preference_columns(Preferences()), "next_summary_at",
+    "next_slot_at", "next_nudge_at", "dnd_start", "dnd_end", "dnd_checked_at",
 )  # fmt: skip
 
 
@@ -298,22 +299,13 @@ def due_rows(now: datetime, count: int = POOL_SIZE, seed: int = 13) -> list[dict
             continue
         rows.append(
             {
-                "opted_in": True,
-                "tz": prefs.tz,
-                "work_start": prefs.work_start,
-                "work_end": prefs.work_end,
-                "work_days": days_to_mask(prefs.work_days),
-                "interval_minutes": prefs.interval_minutes,
-                "quiet_start": prefs.quiet_start,
-                "quiet_end": prefs.quiet_end,
-                "weekly_summary": True,
+                **preference_columns(prefs),
                 "next_summary_at": next_summary(prefs, after=now),
                 "next_slot_at": nudge.slot,
                 "next_nudge_at": nudge.send_at,
                 "dnd_start": dnd[0] if dnd else None,
                 "dnd_end": dnd[1] if dnd else None,
                 "dnd_checked_at": now - timedelta(hours=3) if dnd else None,
-                "meetings": True,
             }
         )
     if len(rows) < count:
