@@ -529,12 +529,6 @@ class Dispatch:
                 lane.workers += 1
                 self._futures.append(self._pool.submit(self._work, lane))
 
-    @property
-    def waiting(self) -> int:
-        """Items handed over and not yet taken by a worker."""
-        with self._condition:
-            return self._waiting
-
     def wait_for_room(self, waiting: int) -> None:
         """Until at most `waiting` items handed over are not yet taken by a worker."""
         with self._condition:
