@@ -500,10 +500,45 @@ class Database:
         go of every connection as old, and `work` runs once more on a new connection within
         the same bound. So `work` must be safe to run twice (a settings change sets values
         it read under lock: it is)."""
+        return self._once_more_if_dropped(lambda: self._in_transaction(work))
+
+    def _in_transaction(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as connection:
+            return work(connection)
+
+    def autocommit(self, work: Callable[[Any], T]) -> T:
+        """`work` on the driver's own connection (`bot.data.driver`), each statement its own
+        transaction, committed as it runs: for a change that is one read and one UPDATE
+        guarded by what it read, where BEGIN and COMMIT were two of four round trips.
+        Bounded, translated and tried once more on a dropped connection as `transact` is:
+        `work` must be safe to run twice (the guarded UPDATE is)."""
+        return self._once_more_if_dropped(lambda: self._on_the_driver(work))
+
+    def _on_the_driver(self, work: Callable[[Any], T]) -> T:
+        from bot.data.driver import as_sqlalchemy_error
+
+        with self.engine.connect() as connection:
+            driver: Any = connection.connection.driver_connection
+            dbapi_error = self.engine.dialect.loaded_dbapi.Error
+            postgresql = self.dialect == "postgresql"
+            try:
+                if postgresql:  # SQLite's connections run in autocommit (_sqlite_connect)
+                    driver.autocommit = True
+                try:
+                    return work(driver)
+                finally:
+                    if postgresql and not (driver.broken or driver.closed):
+                        driver.autocommit = False  # as the pool hands connections out
+            except dbapi_error as exc:
+                raise as_sqlalchemy_error(connection, driver, exc) from exc
+
+    def _once_more_if_dropped(self, run: Callable[[], T]) -> T:
+        """`run` in one bounded unit; once more on a new connection if its pooled one turned
+        out dropped at once (a restart, a failover: the pool lets go of every connection as
+        old), within the same bound."""
         with self.unit(ping=False):
             try:
-                with self.engine.begin() as connection:
-                    return work(connection)
+                return run()
             except DBAPIError as exc:
                 unit = _unit()
                 left = unit.deadline - time.monotonic() if unit is not None else 0.0
@@ -511,8 +546,7 @@ class Database:
                 if not exc.connection_invalidated or left < 0.75 * self.bounds.work_seconds:
                     raise
                 log.info("a pooled database connection was dropped; trying on a new one")
-            with self.engine.begin() as connection:
-                return work(connection)
+            return run()
 
     def ping(self, seconds: float = READINESS_SECONDS) -> str | None:
         """None if the database answers within `seconds`, else why not (for readiness)."""

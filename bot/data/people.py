@@ -7,12 +7,15 @@ needs (users.info, dnd.info) come in as callables, made before the row is locked
 
 from __future__ import annotations
 
+import functools
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, object_session
 
 from bot.core.changes import Change, Rejected, SetInterval, SetMeetings, TurnOn, apply_change
@@ -28,6 +31,7 @@ from bot.core.schedule import (
     spread_offset,
 )
 from bot.data.database import Database, insert_ignoring_duplicates
+from bot.data.driver import DriverStatement, result_processors
 from bot.data.models import NudgeLog, Person, Workspace
 from bot.data.presence import end_away, keep_away
 
@@ -150,17 +154,16 @@ _CHANGE_READS = [
     for column in _PEOPLE.c
     if column.key not in ("team_id", "user_id", "created_at", "updated_at")
 ]
-_PERSON_ROW_LOCKED = (
-    select(
-        *_CHANGE_READS,
-        select(Workspace.nudge_spread_seconds)
-        .where(Workspace.team_id == _PEOPLE.c.team_id)
-        .scalar_subquery()
-        .label("spread_seconds"),
-    )
-    .where(_PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user"))
-    .with_for_update(of=_PEOPLE)
+_SPREAD = (
+    select(Workspace.nudge_spread_seconds)
+    .where(Workspace.team_id == _PEOPLE.c.team_id)
+    .scalar_subquery()
+    .label("spread_seconds")
 )
+_PERSON_ROW = select(*_CHANGE_READS, _SPREAD).where(
+    _PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user")
+)
+_PERSON_ROW_LOCKED = _PERSON_ROW.with_for_update(of=_PEOPLE)
 # The columns to set come as the parameters' other keys.
 _UPDATE_PERSON = update(_PEOPLE).where(
     _PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user")
@@ -364,12 +367,26 @@ def _offset(who: Who, spread_seconds: float, interval_minutes: int) -> timedelta
 def change_without_slack(
     db: Database, who: Who, change: Change, *, now: datetime
 ) -> Preferences | Rejected | None:
-    """Apply `change` in one transaction if nothing needs asking of Slack first; None (and
-    nothing saved) if something does, so the caller can ask after answering Slack."""
-    # Core on a connection, not the ORM: a command answered in the ack is one locked read
-    # and one UPDATE, and a session's set-up, a tracked Person and its flush cost more than
-    # the SQL did. Safe to run twice (`transact`): it sets what it read under lock.
-    done = db.transact(lambda connection: _change_row(connection, who, change, now))
+    """Apply `change` if nothing needs asking of Slack first; None (and nothing saved) if
+    something does, so the caller can ask after answering Slack.
+
+    A change answered in the ack is one read and one UPDATE guarded by that read (the row
+    is written only if no one wrote it in between), each committed as it runs: two round
+    trips on PostgreSQL where a locked read took four. If someone did write it in between
+    (a click on a nudge, a claim, an event), the change is worked out again from the row as
+    it is now; after `GUARDED_TRIES` such races, or for a change that writes elsewhere too,
+    it runs in one transaction with the row locked."""
+    if not (isinstance(change, SetMeetings) and not change.on):  # it also ends an away state
+        guarded = db.autocommit(lambda driver: _change_unless_moved(db, driver, who, change, now))
+        if not isinstance(guarded, _Moved):
+            return _answer(guarded)
+    # Core on a connection, not the ORM: a session's set-up, a tracked Person and its flush
+    # cost more than the SQL did. Safe to run twice (`transact`): it sets what it read
+    # under lock.
+    return _answer(db.transact(lambda connection: _change_row(connection, who, change, now)))
+
+
+def _answer(done: _Changed | Rejected | None) -> Preferences | Rejected | None:
     if not isinstance(done, _Changed):
         return done
     # The answer, after the commit: as `to_preferences` would read the row back.
@@ -383,11 +400,17 @@ class _Changed:
     nudge_at: datetime | None
 
 
-def _change_row(
-    connection: Connection, who: Who, change: Change, now: datetime
-) -> _Changed | Rejected | None:
-    found = connection.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
-    row = cast("Row[Any] | None", found)  # a row of every column: typed as one
+@dataclass(frozen=True)
+class _Plan:
+    """A change worked out from the row as read: the answer, and the columns it moves."""
+
+    done: _Changed
+    moved: dict[str, Any]
+
+
+def _plan_change(row: Any, who: Who, change: Change, now: datetime) -> _Plan | Rejected | None:
+    """What `change` makes of the person's row (`_CHANGE_READS` and their workspace's
+    spread): None if Slack must be asked something first."""
     if row is None or any(_needs_slack(row, change)):
         return None
     # The spread offset (the one a claim works out) of the interval the change leaves,
@@ -399,22 +422,121 @@ def _change_row(
         return result
     if result.interval_minutes != interval:  # a change that moves the interval otherwise
         result = replace(result, nudge_offset=_offset(who, spread, result.interval_minutes))
-    if isinstance(change, SetMeetings) and not change.on:
-        end_away(Session(bind=connection), who.team_id, who.user_id, now=now)
     upcoming = next_after(
         result, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
     )
-    # Only the columns the change moved (the row is locked: the others are as read), as the
-    # ORM's flush would: a few values bound, and an index (next nudge, next summary)
-    # rewritten only when its instant moved (each is one more page to log and sync).
+    # Only the columns the change moved, as the ORM's flush would: a few values bound, and
+    # an index (next nudge, next summary) rewritten only when its instant moved (each is one
+    # more page to log and sync).
     new = preference_columns(result)
     new["next_slot_at"] = upcoming.slot_at
     new["next_nudge_at"] = upcoming.nudge_at
     new["next_summary_at"] = upcoming.summary_at
-    changed = {column: value for column, value in new.items() if row._mapping[column] != value}
-    if changed:
-        connection.execute(_UPDATE_PERSON, {**_key(who), **changed})
-    return _Changed(result, new["work_days"], upcoming.nudge_at)
+    moved = {column: value for column, value in new.items() if getattr(row, column) != value}
+    return _Plan(_Changed(result, new["work_days"], upcoming.nudge_at), moved)
+
+
+def _change_row(
+    connection: Connection, who: Who, change: Change, now: datetime
+) -> _Changed | Rejected | None:
+    """The change in the caller's transaction, the row locked while it is worked out."""
+    found = connection.execute(_PERSON_ROW_LOCKED, _key(who)).one_or_none()
+    plan = _plan_change(found, who, change, now)
+    if not isinstance(plan, _Plan):
+        return plan
+    if isinstance(change, SetMeetings) and not change.on:
+        end_away(Session(bind=connection), who.team_id, who.user_id, now=now)
+    if plan.moved:  # the row is locked: the other columns are as read
+        connection.execute(_UPDATE_PERSON, {**_key(who), **plan.moved})
+    return plan.done
+
+
+GUARDED_TRIES = 3
+
+
+class _Moved:
+    """The row changed under a guarded change `GUARDED_TRIES` times running."""
+
+
+_MOVED = _Moved()
+
+
+def _change_unless_moved(
+    db: Database, driver: Any, who: Who, change: Change, now: datetime
+) -> _Changed | Rejected | _Moved | None:
+    """The change as one read and one guarded UPDATE on the driver's connection, each
+    committed as it runs; worked out again from a fresh read while someone else's write
+    lands in between."""
+    statements = _guarded_statements(db.engine.dialect)
+    key = {"key_team": who.team_id, "key_user": who.user_id}
+    cursor = driver.cursor()
+    try:
+        for _ in range(GUARDED_TRIES):
+            cursor.execute(statements.read.sql, statements.read.parameters(key))
+            # fetchall, not fetchone: it ends SQLite's read transaction before the write
+            # (a read transaction left open could not become a writer once another wrote).
+            found = cursor.fetchall()
+            row = statements.row(found[0]) if found else None
+            plan = _plan_change(row, who, change, now)
+            if not isinstance(plan, _Plan):
+                return plan
+            if not plan.moved:
+                return plan.done
+            update = statements.update(tuple(plan.moved))
+            values = {f"set_{column}": value for column, value in plan.moved.items()}
+            values["set_updated_at"] = datetime.now(UTC)  # as the column's onupdate
+            values.update(zip(statements.guard_names, found[0][: len(_CHANGE_READS)], strict=True))
+            cursor.execute(update.sql, update.parameters({**key, **values}))
+            if cursor.rowcount == 1:
+                return plan.done
+    finally:
+        cursor.close()
+    return _MOVED
+
+
+class _GuardedStatements:
+    """The guarded change's statements in one dialect, compiled once."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.read = DriverStatement(_PERSON_ROW, dialect)
+        columns = [*_CHANGE_READS, _SPREAD]
+        self._results = result_processors(columns, dialect)
+        self._row: Any = namedtuple("_Row", [column.key for column in columns])  # type: ignore[misc]
+        # The row as read, every column of it, compared as the driver handed it back (an
+        # instant as SQLite's text, say): NULL-safe (IS NOT DISTINCT FROM; SQLite's IS).
+        self.guard_names = tuple(f"was_{column.key}" for column in _CHANGE_READS)
+        self._guard = and_(
+            *(
+                column.is_not_distinct_from(bindparam(name))
+                for column, name in zip(_CHANGE_READS, self.guard_names, strict=True)
+            )
+        )
+        self._updates: dict[tuple[str, ...], DriverStatement] = {}
+
+    def row(self, values: Sequence[Any]) -> Any:
+        return self._row._make(
+            value if process is None or value is None else process(value)
+            for process, value in zip(self._results, values, strict=True)
+        )
+
+    def update(self, moved: tuple[str, ...]) -> DriverStatement:
+        """The UPDATE of the columns in `moved`, guarded; compiled once per set of columns
+        (a handful: each command moves its own)."""
+        statement = self._updates.get(moved)
+        if statement is None:
+            sets: dict[str, Any] = {
+                column: bindparam(f"set_{column}") for column in (*moved, "updated_at")
+            }
+            guarded = _UPDATE_PERSON.where(self._guard).values(sets)
+            statement = DriverStatement(guarded, self.dialect, raw=self.guard_names)
+            self._updates[moved] = statement
+        return statement
+
+
+@functools.cache
+def _guarded_statements(dialect: Dialect) -> _GuardedStatements:
+    return _GuardedStatements(dialect)
 
 
 def change_preferences(

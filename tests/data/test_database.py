@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, update
@@ -99,6 +100,48 @@ def test_transact_tries_once_and_saves_nothing_on_any_other_failure(db: Database
         db.transact(work)
     prefs = read_preferences(db, who)
     assert len(runs) == 1 and prefs is not None and prefs.tz == "UTC"
+
+
+def _set_tz(driver: Any, db: Database, tz: str) -> None:
+    mark = "%s" if db.dialect == "postgresql" else "?"
+    cursor = driver.cursor()
+    cursor.execute(f"UPDATE people SET tz = {mark}", (tz,))
+    cursor.close()
+
+
+def test_autocommit_runs_work_once_more_when_its_pooled_connection_was_dropped(
+    db: Database,
+) -> None:
+    """A pooled connection the database dropped fails at its first statement, as a closed
+    one does: the driver's error is SQLAlchemy's, the connection leaves the pool, and the
+    work runs once more on a new one."""
+    who = _someone_in_utc(db)
+    runs: list[int] = []
+
+    def work(driver: Any) -> str:
+        runs.append(1)
+        if len(runs) == 1:
+            driver.close()  # as the database left it
+        _set_tz(driver, db, "Asia/Tokyo")
+        return "saved"
+
+    assert db.autocommit(work) == "saved" and len(runs) == 2
+    prefs = read_preferences(db, who)
+    assert prefs is not None and prefs.tz == "Asia/Tokyo"
+    assert db.autocommit(lambda driver: "the pool still serves") == "the pool still serves"
+
+
+def test_autocommit_tries_once_on_any_other_failure(db: Database) -> None:
+    runs: list[int] = []
+
+    def work(driver: Any) -> None:
+        runs.append(1)
+        driver.cursor().execute("UPDATE no_such_table SET x = 1")
+
+    with pytest.raises(DatabaseUnavailableError):
+        db.autocommit(work)
+    assert len(runs) == 1
+    assert db.autocommit(lambda driver: "the pool still serves") == "the pool still serves"
 
 
 def test_postgresql_sessions_run_in_utc_and_hand_instants_back_in_pythons_utc(

@@ -87,7 +87,7 @@ def _columns(db: Database, who: Who) -> dict[str, object]:
 def test_a_change_answered_in_the_ack_saves_and_shows_what_the_full_change_does(
     db: Database,
 ) -> None:
-    """`change_without_slack` (one locked read, one UPDATE) stores the same row and answers
+    """`change_without_slack` (one read, one UPDATE guarded by it) stores the same row and answers
     with the same settings as `change_preferences`, in a workspace whose nudges are spread."""
     fast, full = Who("T1", "U1"), Who("T1", "U2")
     start = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)

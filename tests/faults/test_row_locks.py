@@ -3,9 +3,11 @@
 Snooze or Skip today on a nudge, at the same moment as `/psoas hours 14:00-18:00`: whichever
 goes first, both are saved, and the next nudge follows the saved settings (never a 12:00
 nudge for someone whose hours just became 14:00-18:00). Each trial starts both together and
-shakes their statements apart by a random fraction of a millisecond, so the trials cover
-many interleavings; on PostgreSQL the row lock (SELECT ... FOR UPDATE) keeps each whole,
-on SQLite its one writer lock."""
+shakes the click's statements apart by a random fraction of a millisecond, so the trials
+cover many interleavings; on PostgreSQL the row lock (SELECT ... FOR UPDATE) keeps each
+whole, on SQLite its one writer lock. The change answered in the ack takes no lock: its
+UPDATE is guarded by the row as it read it, and is worked out again when a click landed in
+between (made to happen, not waited for, in the last two tests)."""
 
 from __future__ import annotations
 
@@ -22,10 +24,12 @@ from sqlalchemy import event, select, update
 
 from bot.core.changes import SetHours, SnoozeFor, SnoozeUntilTomorrow, TurnOn
 from bot.core.schedule import DndStatus, next_nudge
+from bot.data import people
 from bot.data.activity import answer_nudge
 from bot.data.database import Database
 from bot.data.models import LogKind, LogStatus, NudgeAnswer, NudgeLog, Person
 from bot.data.people import (
+    GUARDED_TRIES,
     Who,
     change_preferences,
     change_without_slack,
@@ -109,7 +113,7 @@ def full_change(db: Database) -> object:
 
 
 def change_in_the_ack(db: Database) -> object:
-    """What `/psoas hours` does for someone known: one locked read and one UPDATE."""
+    """What `/psoas hours` does for someone known: one read and one UPDATE guarded by it."""
     return change_without_slack(db, WHO, NEW_HOURS, now=NOW)
 
 
@@ -202,3 +206,80 @@ def test_a_nudge_answer_and_a_settings_change_at_once_keep_the_schedule_right(
         f"{trials} trials ({dict(orders)}): the next nudge always follows the saved settings",
         time.monotonic() - started,
     )
+
+
+def _saved_both(db: Database, answer: NudgeAnswer) -> list[str]:
+    """What is wrong with the person's row after a click and `/psoas hours 14:00-18:00`."""
+    with db.session() as session:
+        person = find_person(session, team_id=WHO.team_id, user_id=WHO.user_id)
+        assert person is not None
+        prefs = to_preferences(person)
+        stored = person.next_nudge_at
+        answered = session.scalar(select(NudgeLog.answer))
+    expected = next_nudge(prefs, after=NOW)
+    wrong = []
+    if (prefs.work_start, prefs.work_end) != (clock_time(14), clock_time(18)):
+        wrong.append(f"the hours were lost: {prefs.work_start}-{prefs.work_end}")
+    if prefs.snoozed_until is None or answered != answer:
+        wrong.append(f"the click was lost: snoozed until {prefs.snoozed_until}, {answered}")
+    if expected is None or stored != expected.send_at:
+        wrong.append(f"next nudge {stored}, the saved settings say {expected}")
+    return wrong
+
+
+def test_a_click_between_the_acks_read_and_its_update_is_kept_and_the_change_redone(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snooze lands after `/psoas hours` read the row and before it wrote: its UPDATE finds
+    the row moved and writes nothing; the hours are worked out again from the snoozed row."""
+    nudged_at_ten(db)
+    reset(db)
+    plan_change = people._plan_change
+    read: list[object] = []
+
+    def click_after_the_first_read(row: Any, *args: Any) -> Any:
+        plan = plan_change(row, *args)  # from the row as read: not snoozed
+        if not read:
+            answer_nudge(
+                db, WHO, slot=SLOT, answer=NudgeAnswer.SNOOZED, exercise=None, now=NOW,
+                change=SnoozeFor(60),
+            )  # fmt: skip
+        read.append(row.snoozed_until)
+        return plan
+
+    monkeypatch.setattr(people, "_plan_change", click_after_the_first_read)
+    answered = change_without_slack(db, WHO, NEW_HOURS, now=NOW)
+    assert read == [None, utc(2026, 11, 25, 11, 5)], "worked out again from the snoozed row"
+    assert _saved_both(db, NudgeAnswer.SNOOZED) == []
+    assert answered is not None and answered.snoozed_until == utc(2026, 11, 25, 11, 5)
+
+
+def test_a_row_that_keeps_moving_is_changed_under_its_lock(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write between read and UPDATE every time: after `GUARDED_TRIES` the change runs
+    in one transaction with the row locked, and is saved with every write before it."""
+    nudged_at_ten(db)
+    reset(db)
+    plan_change = people._plan_change
+    plans: list[bool] = []
+
+    def written_in_between(row: Any, *args: Any) -> Any:
+        plan = plan_change(row, *args)
+        if len(plans) < GUARDED_TRIES:  # the locked try is left alone (it would wait on us)
+            with db.session() as session:
+                session.execute(
+                    update(Person).values(snoozed_until=utc(2026, 11, 25, 10, 30 + len(plans)))
+                )
+        plans.append(True)
+        return plan
+
+    monkeypatch.setattr(people, "_plan_change", written_in_between)
+    answered = change_without_slack(db, WHO, NEW_HOURS, now=NOW)
+    assert len(plans) == GUARDED_TRIES + 1
+    assert answered is not None and answered.work_start == clock_time(14)
+    last = utc(2026, 11, 25, 10, 30 + GUARDED_TRIES - 1)
+    with db.session() as session:
+        person = find_person(session, team_id=WHO.team_id, user_id=WHO.user_id)
+        assert person is not None and person.snoozed_until == last
+        assert (person.work_start, person.work_end) == (clock_time(14), clock_time(18))
