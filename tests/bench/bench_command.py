@@ -13,13 +13,16 @@ The commands:
   constant ("ok").
 * `every 45` / `every 90` (in turns, so every request changes the row), from seeded people who
   are opted in and whose Do Not Disturb window is known, so the answer comes in the ack. The
-  real app locks the person's row, applies the change, reschedules the next nudge and answers
-  with the person's settings. The bare app parses the minutes with a regular expression, writes
+  real app reads the person's row, applies the change, reschedules the next nudge, writes the
+  columns that moved with one UPDATE guarded by the row as read, and answers with the
+  person's settings. The bare app parses the minutes with a regular expression, writes
   them with one SQLAlchemy Core UPDATE in one transaction and acks a one-line ephemeral message.
   It leaves out what a correct change cannot: it reads nothing (so it neither knows whether
   the person exists nor checks N against their working hours) and moves no next nudge (one
-  indexed instant: a second page per commit on SQLite); the real app's one locked read is a
-  statement more (a round trip more on PostgreSQL) than the bare app's whole write.
+  indexed instant: a second page per commit on SQLite, and on PostgreSQL an update that
+  cannot be HOT, so every index of the row gets an entry). The real app's read is a statement
+  more than the bare app's write; it runs both in autocommit, where the bare app's
+  transaction adds a BEGIN and a COMMIT (on PostgreSQL: two round trips to its three).
   Each app has a database of its own, migrated and seeded alike: a SQLite file (WAL, as the
   real app sets it, for both), or with `--database postgresql` two databases beside
   `--postgres-url`'s (`<name>_real`, `<name>_bare`), created if missing. Each closed-loop client
@@ -521,8 +524,9 @@ def report(
         "bare app: Bolt verifies the signature; `every N`: N by a regular expression, one Core "
         "UPDATE of the person's row in one transaction, a one-line ephemeral answer; anything "
         "else: a constant ack",
-        "real app: `every N` locks the row, applies the change, reschedules the next nudge and "
-        "answers with the person's settings; `half-kneel` answers the exercise",
+        "real app: `every N` reads the row, applies the change, reschedules the next nudge, "
+        "writes what moved guarded by the row as read, and answers with the person's "
+        "settings; `half-kneel` answers the exercise",
         "NOTE: for `every N` the bare app skips what a correct change must do: read the row "
         "(does the person exist, does N fit their hours) and move their next nudge",
     ]
