@@ -517,9 +517,11 @@ class Database:
     def _on_the_driver(self, work: Callable[[Any], T]) -> T:
         from bot.data.driver import as_sqlalchemy_error
 
+        # A Connection for the checkout (a failure to connect leaves as SQLAlchemy's), then
+        # the driver's own connection inside it.
         with self.engine.connect() as connection:
-            driver: Any = connection.connection.driver_connection
-            dbapi_error = self.engine.dialect.loaded_dbapi.Error
+            pooled = connection.connection
+            driver: Any = pooled.driver_connection
             postgresql = self.dialect == "postgresql"
             try:
                 if postgresql:  # SQLite's connections run in autocommit (_sqlite_connect)
@@ -529,8 +531,8 @@ class Database:
                 finally:
                     if postgresql and not (driver.broken or driver.closed):
                         driver.autocommit = False  # as the pool hands connections out
-            except dbapi_error as exc:
-                raise as_sqlalchemy_error(connection, driver, exc) from exc
+            except self.engine.dialect.loaded_dbapi.Error as exc:
+                raise as_sqlalchemy_error(self.engine, pooled, exc) from exc
 
     def _once_more_if_dropped(self, run: Callable[[], T]) -> T:
         """`run` in one bounded unit; once more on a new connection if its pooled one turned

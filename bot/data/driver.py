@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection
+from sqlalchemy import ColumnElement, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -62,13 +63,16 @@ def result_processors(
     )
 
 
-def as_sqlalchemy_error(connection: Connection, driver: Any, error: Exception) -> DBAPIError:
-    """A driver error as SQLAlchemy reports one; a connection it broke leaves the pool."""
-    dialect = connection.dialect
-    gone = dialect.is_disconnect(error, driver, None)  # type: ignore[arg-type]
+def as_sqlalchemy_error(
+    engine: Engine, pooled: PoolProxiedConnection, error: Exception, what: str | None = None
+) -> DBAPIError:
+    """A driver error as SQLAlchemy reports one. A connection it found gone leaves the pool
+    with every connection as old (a restart takes them all), as SQLAlchemy does when one of
+    its own statements finds it so; the unit's one more try then gets a new connection."""
+    gone = engine.dialect.is_disconnect(error, pooled.driver_connection, None)  # type: ignore[arg-type]
     if gone:
-        connection.invalidate(error)
+        engine.pool._invalidate(pooled, error)  # SQLAlchemy's own step (Connection's handler)
     wrapped = DBAPIError.instance(
-        None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=gone
+        what, None, error, engine.dialect.loaded_dbapi.Error, connection_invalidated=gone
     )
     return cast(DBAPIError, wrapped)  # a DBAPI error always comes back as one

@@ -36,7 +36,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.core.preferences import Preferences, mask_to_days
@@ -49,6 +48,7 @@ from bot.core.schedule import (
     spread_offset,
 )
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
+from bot.data.driver import as_sqlalchemy_error
 from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
 from bot.data.people import SCHEDULE_COLUMNS, find_person
 from bot.engine.sender import Outcome
@@ -268,7 +268,7 @@ _PG_CLAIM_SQL = _PG_CLAIM.compile(dialect=_PSYCOPG).string
 def _on_the_driver(session: Session, what: str) -> Iterator[psycopg.Connection[Any]]:
     """The session's psycopg connection, for work out of SQLAlchemy's sight; a driver error
     leaves as SQLAlchemy reports one, so the unit tells an outage from this data's fault and
-    a cut connection leaves the pool."""
+    a cut connection leaves the pool with every connection as old."""
     import psycopg  # only ever on PostgreSQL, where it is the driver
 
     connection = session.connection()
@@ -276,11 +276,7 @@ def _on_the_driver(session: Session, what: str) -> Iterator[psycopg.Connection[A
     try:
         yield driver
     except psycopg.Error as exc:
-        if driver.broken or driver.closed:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            what, None, exc, psycopg.Error, connection_invalidated=driver.broken
-        ) from exc
+        raise as_sqlalchemy_error(connection.engine, connection.connection, exc, what) from exc
 
 
 def _read_due_postgresql(session: Session, *, now: datetime, batch: int) -> list[Any] | None:

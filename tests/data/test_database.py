@@ -156,3 +156,32 @@ def test_postgresql_sessions_run_in_utc_and_hand_instants_back_in_pythons_utc(
         assert session.execute(text("SHOW TimeZone")).scalar() == "UTC"
         back = session.execute(text("SELECT CAST(:at AS timestamptz)"), {"at": written}).scalar()
     assert back == written and back.tzinfo is UTC
+
+
+def test_after_a_restart_the_first_change_in_the_ack_is_saved(postgres_db: Database) -> None:
+    """PostgreSQL restarted: every pooled connection is gone, not just the one a request
+    takes. The first settings change after it is saved, on its one try once more."""
+    from bot.core.changes import SetInterval
+    from bot.core.schedule import DndStatus
+    from bot.data.people import change_without_slack
+
+    who = Who("T1", "U1")
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    change_preferences(
+        postgres_db, who, TurnOn(), now=now, timezone_of=lambda: "UTC",
+        dnd_of=lambda: DndStatus(start=None, end=None),
+    )  # fmt: skip
+    held = [postgres_db.engine.connect() for _ in range(4)]  # four in the pool, all used once
+    for connection in held:
+        connection.exec_driver_sql("SELECT 1")
+        connection.close()
+    with postgres_db.engine.connect() as admin:
+        admin.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        admin.invalidate()  # it goes too, as a restart would take it
+    answered = change_without_slack(postgres_db, who, SetInterval(45), now=now)
+    assert answered is not None and answered.interval_minutes == 45
+    prefs = read_preferences(postgres_db, who)
+    assert prefs is not None and prefs.interval_minutes == 45
