@@ -517,10 +517,13 @@ class Database:
     def _on_the_driver(self, work: Callable[[Any], T]) -> T:
         from bot.data.driver import as_sqlalchemy_error
 
-        # A Connection for the checkout (a failure to connect leaves as SQLAlchemy's), then
-        # the driver's own connection inside it.
-        with self.engine.connect() as connection:
-            pooled = connection.connection
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            # The pool's own connection: a Connection around it cost more than the work.
+            pooled = self.engine.raw_connection()
+        except dbapi_error as exc:  # could not connect: as engine.connect() would say it
+            raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
+        try:
             driver: Any = pooled.driver_connection
             postgresql = self.dialect == "postgresql"
             try:
@@ -531,8 +534,10 @@ class Database:
                 finally:
                     if postgresql and not (driver.broken or driver.closed):
                         driver.autocommit = False  # as the pool hands connections out
-            except self.engine.dialect.loaded_dbapi.Error as exc:
+            except dbapi_error as exc:
                 raise as_sqlalchemy_error(self.engine, pooled, exc) from exc
+        finally:
+            pooled.close()  # back to the pool
 
     def _once_more_if_dropped(self, run: Callable[[], T]) -> T:
         """`run` in one bounded unit; once more on a new connection if its pooled one turned
