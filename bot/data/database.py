@@ -113,36 +113,38 @@ def _is_outage(error: BaseException) -> bool:
 # The watchdog: one thread that cuts the connection of a unit that outlived its bound.
 
 
-@dataclass(order=True)
+@dataclass
 class _Alarm:
-    deadline: float
-    number: int
-    cut: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    cut: Callable[[], None]
+    cancelled: bool = False
     # Held while cutting, and by `disarm`: once disarmed, an alarm can no longer cut (the
     # connection may be back in the pool, or in another unit's hands).
-    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Watchdog:
-    """Alarms by deadline on one daemon thread; an alarm that comes due runs its `cut`."""
+    """Alarms by deadline on one daemon thread; an alarm that comes due runs its `cut`.
+
+    The heap holds (deadline, number, alarm): compared in C, as a request arms one alarm
+    and the heap holds a couple of seconds' worth of disarmed ones until their deadlines."""
 
     def __init__(self) -> None:
-        self._heap: list[_Alarm] = []
+        self._heap: list[tuple[float, int, _Alarm]] = []
         self._numbers = itertools.count()
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: float, cut: Callable[[], None]) -> _Alarm:
-        alarm = _Alarm(deadline, next(self._numbers), cut)
+        alarm = _Alarm(cut)
+        entry = (deadline, next(self._numbers), alarm)
         with self._condition:
-            heapq.heappush(self._heap, alarm)
+            heapq.heappush(self._heap, entry)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="psoas-db-watchdog", daemon=True
                 )
                 self._thread.start()
-            if self._heap[0] is alarm:
+            if self._heap[0] is entry:
                 self._condition.notify()
         return alarm
 
@@ -153,13 +155,13 @@ class Watchdog:
     def _run(self) -> None:
         while True:
             with self._condition:
-                while self._heap and self._heap[0].cancelled:
+                while self._heap and self._heap[0][2].cancelled:
                     heapq.heappop(self._heap)
                 if not self._heap:
                     self._condition.wait(timeout=60)
                     continue
-                first = self._heap[0]
-                wait = first.deadline - time.monotonic()
+                deadline, _, first = self._heap[0]
+                wait = deadline - time.monotonic()
                 if wait > 0:
                     self._condition.wait(timeout=wait)
                     continue
@@ -245,6 +247,8 @@ class Breaker:
 
     def enter(self) -> bool:
         """True if this unit is the one trial of an open breaker; raises when it may not try."""
+        if self.down_since is None:  # closed, as nearly always: no lock to take
+            return False
         with self._lock:
             if self.down_since is None:
                 return False
@@ -254,6 +258,8 @@ class Breaker:
             return True
 
     def leave(self, trial: bool, error: BaseException | None) -> None:
+        if error is None and not trial and self.down_since is None:
+            return  # answered, and closed already: nothing to change
         with self._lock:
             if trial:
                 self._trying = False
