@@ -42,6 +42,7 @@ import itertools
 import json
 import math
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -826,7 +827,7 @@ class SlackStandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
@@ -835,6 +836,15 @@ class SlackStandIn:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller that hung up before its answer (its own timeout ran out) is not an error
+        of the stand-in's: no traceback on stderr for it, as Slack keeps none for us."""
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 # ---------------------------------------------------------------------- what Slack checks

@@ -4,6 +4,11 @@ as the bot reaches it."""
 
 from __future__ import annotations
 
+import json
+import socket
+import struct
+import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.sandbox.standin import METHODS, manifest_bot_scopes, needed_scopes
+from bot.sandbox.standin import METHODS, Call, manifest_bot_scopes, needed_scopes
 from tests.support.slack import BOT_TOKEN
 from tests.support.standin import SlackStandIn, error
 
@@ -534,3 +539,36 @@ def test_the_export_upload_as_slack_takes_it(standin: SlackStandIn, client: WebC
     assert done["files"][0]["title"] == "e"
     unknown = [{"id": "F0NOPE", "title": "x"}]
     assert refusal(client, "files.completeUploadExternal", files=unknown) == "file_not_found"
+
+
+def test_a_caller_that_hangs_up_before_its_answer_leaves_no_traceback(
+    standin: SlackStandIn, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A client whose own timeout ran out closes the connection; the stand-in, still
+    answering, finds it gone. That is the caller's business: nothing on stderr."""
+    hung_up, answering = threading.Event(), threading.Event()
+
+    def slow(call: Call) -> None:
+        answering.set()
+        hung_up.wait(timeout=5)
+        return None  # then the usual answer, written to a closed connection
+
+    standin.responder = slow
+    body = json.dumps({"channel": "U0001", "text": "hi"}).encode()
+    address = urllib.parse.urlsplit(standin.api_url)
+    caller = socket.create_connection((address.hostname, address.port))
+    caller.sendall(
+        b"POST /api/chat.postMessage HTTP/1.1\r\nHost: slack\r\n"
+        b"Authorization: Bearer " + BOT_TOKEN.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+        + b"\r\n\r\n" + body
+    )  # fmt: skip
+    assert answering.wait(timeout=5)
+    # An abortive close (RST), as a client's socket timeout with SO_LINGER 0 does.
+    caller.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    caller.close()
+    hung_up.set()
+    calls = len(standin.calls)
+    WebClient(token=BOT_TOKEN, base_url=standin.api_url).api_call("auth.test")  # still serves
+    assert len(standin.calls) > calls
+    assert "Traceback" not in capfd.readouterr().err
