@@ -43,6 +43,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.data.driver import as_sqlalchemy_error
 from bot.data.models import Base
 
 log = logging.getLogger(__name__)
@@ -521,8 +522,6 @@ class Database:
         return self._once_more_if_dropped(lambda: self._on_the_driver(work))
 
     def _on_the_driver(self, work: Callable[[Any], T]) -> T:
-        from bot.data.driver import as_sqlalchemy_error
-
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
         try:
             # The pool's own connection: a Connection around it cost more than the work.

@@ -7,7 +7,7 @@ needs (users.info, dnd.info) come in as callables, made before the row is locked
 
 from __future__ import annotations
 
-import functools
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -534,9 +534,15 @@ class _GuardedStatements:
         return statement
 
 
-@functools.cache
+# Per dialect, that is per engine: kept while its engine lives.
+_GUARDED: weakref.WeakKeyDictionary[Dialect, _GuardedStatements] = weakref.WeakKeyDictionary()
+
+
 def _guarded_statements(dialect: Dialect) -> _GuardedStatements:
-    return _GuardedStatements(dialect)
+    statements = _GUARDED.get(dialect)
+    if statements is None:  # two threads may both compile: the same statements either way
+        statements = _GUARDED[dialect] = _GuardedStatements(dialect)
+    return statements
 
 
 def change_preferences(
