@@ -9,11 +9,19 @@ import pytest
 from sqlalchemy import Connection, update
 from sqlalchemy.exc import OperationalError
 
-from bot.core.changes import SetHours, TurnOn
+from bot.core.changes import SetHours, SetInterval, TurnOn
 from bot.core.preferences import Preferences
+from bot.core.schedule import DndStatus
 from bot.data.database import Database, DatabaseUnavailableError
 from bot.data.models import Person
-from bot.data.people import Who, change_preferences, ensure_person, find_person, read_preferences
+from bot.data.people import (
+    Who,
+    change_preferences,
+    change_without_slack,
+    ensure_person,
+    find_person,
+    read_preferences,
+)
 
 
 def test_datetimes_come_back_timezone_aware(db: Database) -> None:
@@ -161,10 +169,6 @@ def test_postgresql_sessions_run_in_utc_and_hand_instants_back_in_pythons_utc(
 def test_after_a_restart_the_first_change_in_the_ack_is_saved(postgres_db: Database) -> None:
     """PostgreSQL restarted: every pooled connection is gone, not just the one a request
     takes. The first settings change after it is saved, on its one try once more."""
-    from bot.core.changes import SetInterval
-    from bot.core.schedule import DndStatus
-    from bot.data.people import change_without_slack
-
     who = Who("T1", "U1")
     now = datetime(2026, 11, 25, 12, tzinfo=UTC)
     change_preferences(
