@@ -75,7 +75,6 @@ def days_to_mask(days: frozenset[int]) -> int:
 
 
 @functools.lru_cache(maxsize=128)  # every mask there is: a claim reads thousands of rows
-@functools.lru_cache(maxsize=128)  # every stored mask: a claim turns thousands of rows
 def mask_to_days(mask: int) -> frozenset[int]:
     return frozenset(d for d in range(7) if mask & (1 << d))
 
