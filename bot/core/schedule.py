@@ -261,6 +261,14 @@ def _next_slot_fast(
     return slot, following, midnight + timedelta(minutes=end)
 
 
+# A blocked slot (quiet hours, Do Not Disturb) is stepped past by the shortcut this many
+# times at most before whole days are laid out; a snooze or an away stretch is jumped.
+FAST_STEPS = 48
+# The shortcut looks no further ahead than whole days would (`HORIZON_DAYS` of local dates).
+FAST_REACH = timedelta(days=HORIZON_DAYS - 2)
+_JUST_BEFORE = timedelta(microseconds=1)
+
+
 def next_nudge(
     prefs: Preferences, *, after: datetime, dnd: Sequence[DndWindow] = ()
 ) -> Nudge | None:
@@ -271,16 +279,55 @@ def next_nudge(
     if not prefs.opted_in or prefs.stopped_reason:
         return None
     busy = busy_windows(prefs)
-    if not prefs.away_at(after):
-        # The common case, proven equal to the general path by a property test.
-        fast = _next_slot_fast(prefs, after)
-        if fast is not None:
-            slot, following, work_end = fast
-            if not _blocked(prefs, slot):
-                start = _spread_start(prefs, slot, following, work_end)
-                if not _covered(start, dnd) and not (busy and _covered(start, busy)):
-                    return Nudge(slot, start)
+    if prefs.away_at(after):
+        assert prefs.away_until is not None
+        if prefs.away_until >= UNTIL_CLEARED:
+            return None  # until a later event clears the status
+        # Every slot until the return is skipped, however far off it is.
+        after = prefs.away_until - _JUST_BEFORE
+    # The common case, proven equal to the general path by a property test: the slots come
+    # from the shortcut, and each is placed by the same rules as there.
+    since = after
+    for _ in range(FAST_STEPS):
+        fast = _next_slot_fast(prefs, since)
+        if fast is None or fast[0] - after > FAST_REACH:
+            break
+        slot, following, work_end = fast
+        if prefs.snoozed_at(slot):
+            assert prefs.snoozed_until is not None
+            since = prefs.snoozed_until - _JUST_BEFORE
+            continue
+        if not _blocked(prefs, slot):
+            start = _spread_start(prefs, slot, following, work_end)
+            if not _covered(start, dnd) and not (busy and _covered(start, busy)):
+                return Nudge(slot, start)
+            placed = _deferred(prefs, slot, start, following, work_end, [*dnd, *busy])
+            if placed is not None:
+                return placed
+        since = slot
     return _next_nudge_general(prefs, after=after, windows=[*dnd, *busy])
+
+
+def _deferred(
+    prefs: Preferences,
+    slot: datetime,
+    start: datetime,
+    following: datetime | None,
+    work_end: datetime,
+    windows: Sequence[DndWindow],
+) -> Nudge | None:
+    """A slot whose start some window covers: sent when the windows end if that is still
+    before the next slot, within that working day and not blocked, else None (skipped)."""
+    send_at = end_of_dnd(start, windows)
+    if send_at >= UNTIL_CLEARED:
+        return Nudge(slot, UNTIL_CLEARED)
+    if send_at == start or (
+        (following is None or send_at < following)
+        and send_at < work_end
+        and not _blocked(prefs, send_at)
+    ):
+        return Nudge(slot, send_at)
+    return None
 
 
 def _next_nudge_general(
@@ -294,7 +341,7 @@ def _next_nudge_general(
         if prefs.away_until >= UNTIL_CLEARED:
             return None  # until a later event clears the status
         # Every slot until the return is skipped, however far off it is.
-        after = prefs.away_until - timedelta(microseconds=1)
+        after = prefs.away_until - _JUST_BEFORE
     slots = slots_after(prefs, after)
     slot = next(slots, None)
     while slot is not None:
@@ -302,16 +349,9 @@ def _next_nudge_general(
         if not _blocked(prefs, slot):
             work_end = _work_end_after(slot, prefs)
             start = _spread_start(prefs, slot, following, work_end)
-            send_at = end_of_dnd(start, windows)
-            if send_at >= UNTIL_CLEARED:
-                return Nudge(slot, UNTIL_CLEARED)
-            if send_at == start or (
-                # Deferred: still before the next slot, and within that working day.
-                (following is None or send_at < following)
-                and send_at < work_end
-                and not _blocked(prefs, send_at)
-            ):
-                return Nudge(slot, send_at)
+            placed = _deferred(prefs, slot, start, following, work_end, windows)
+            if placed is not None:
+                return placed
         slot = following
     return None
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.preferences import Preferences
+from bot.core.presence import UNTIL_CLEARED
 from bot.core.schedule import (
     DndWindow,
     Nudge,
@@ -52,7 +53,7 @@ def preferences(draw: st.DrawFn) -> Preferences:
     )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(
     prefs=preferences(),
     base=st.sampled_from(STARTS),
@@ -60,6 +61,9 @@ def preferences(draw: st.DrawFn) -> Preferences:
     nth=st.integers(0, 30),
     dnd=st.none() | st.tuples(st.integers(0, 24 * 60), st.integers(1, 16 * 60)),
     snooze_minutes=st.none() | st.integers(1, 3 * 24 * 60),
+    # Away until some minutes from now (or open-ended: -1), busy in a huddle or meeting.
+    away_minutes=st.none() | st.just(-1) | st.integers(1, 10 * 24 * 60),
+    busy_minutes=st.none() | st.just(-1) | st.integers(1, 8 * 60),
     jitter=st.booleans(),
     anywhere=st.none() | st.integers(0, 8 * 24 * 3600 * 1000),
 )
@@ -70,12 +74,21 @@ def test_the_shortcut_places_every_nudge_where_whole_days_do(
     nth: int,
     dnd: tuple[int, int] | None,
     snooze_minutes: int | None,
+    away_minutes: int | None,
+    busy_minutes: int | None,
     jitter: bool,
     anywhere: int | None,
 ) -> None:
     now = base + timedelta(hours=hours)
     if snooze_minutes is not None:
         prefs = replace(prefs, snoozed_until=now + timedelta(minutes=snooze_minutes))
+
+    def until(minutes: int | None) -> datetime | None:
+        if minutes is None:
+            return None
+        return UNTIL_CLEARED if minutes < 0 else now + timedelta(minutes=minutes)
+
+    prefs = replace(prefs, away_until=until(away_minutes), busy_until=until(busy_minutes))
     # From a real slot (as a pass asks), from just after one, or from any instant of the
     # week to the millisecond (as a settings change asks).
     slots = list(zip(range(nth + 1), slots_after(prefs, now), strict=False))
@@ -130,3 +143,36 @@ def test_offsets_are_stable_spread_over_the_window_and_under_the_interval() -> N
     short = spread_offset("T1", "U00001", window_seconds=1e6, interval_minutes=15)
     assert short < timedelta(minutes=10)
     assert spread_offset("T1", "U00001", window_seconds=0.2, interval_minutes=60) == timedelta(0)
+
+
+def test_a_snooze_or_an_away_stretch_ending_on_a_slot_leaves_that_slot_its_nudge() -> None:
+    """The shortcut jumps over a snooze and an away stretch: the slot they end on is the
+    first one not skipped, as laying out whole days finds it."""
+    nine = datetime(2026, 12, 2, 9, tzinfo=UTC)  # a Wednesday, in UTC
+    two_pm = nine + timedelta(hours=5)
+    snoozed = Preferences(opted_in=True, snoozed_until=two_pm)
+    away = Preferences(opted_in=True, away_until=two_pm)
+    for prefs in (snoozed, away):
+        assert next_nudge(prefs, after=nine) == Nudge(two_pm, two_pm)
+        assert _next_nudge_general(prefs, after=nine, windows=[]) == Nudge(two_pm, two_pm)
+
+
+def test_quiet_hours_longer_than_the_shortcut_steps_still_find_the_next_slot() -> None:
+    """Quiet from 09:30 to 16:45 with a 15-minute interval blocks 29 slots in a row, and a
+    week of them blocks more than the shortcut steps: the general path takes over."""
+    prefs = Preferences(
+        opted_in=True,
+        work_start=time(9),
+        work_end=time(17),
+        interval_minutes=15,
+        quiet_start=time(9, 30),
+        quiet_end=time(16, 45),
+    )
+    nine = datetime(2026, 12, 2, 9, tzinfo=UTC)
+    quarter_to_five = nine + timedelta(hours=7, minutes=45)
+    assert next_nudge(prefs, after=nine + timedelta(minutes=15)) == Nudge(
+        quarter_to_five, quarter_to_five
+    )
+    never = replace(prefs, quiet_start=time(9), quiet_end=time(17))
+    assert next_nudge(never, after=nine) is None
+    assert _next_nudge_general(never, after=nine, windows=[]) is None
