@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = frozenset(range(5))
@@ -56,6 +57,22 @@ class Preferences:
 
     def busy_at(self, instant: datetime) -> bool:
         return self.meetings and self.busy_until is not None and instant < self.busy_until
+
+
+_DEFAULTS = {field.name: field.default for field in fields(Preferences)}
+
+
+def quick_preferences(**values: Any) -> Preferences:
+    """`Preferences(**values)` at half its cost, for a claim that makes one per due person:
+    a frozen dataclass's constructor sets each of its fields through `object.__setattr__`.
+    Only for names that are fields (an unknown one is refused)."""
+    if not values.keys() <= _DEFAULTS.keys():
+        raise TypeError(f"not preferences: {sorted(values.keys() - _DEFAULTS.keys())}")
+    prefs = object.__new__(Preferences)
+    state = prefs.__dict__
+    state.update(_DEFAULTS)
+    state.update(values)
+    return prefs
 
 
 @functools.lru_cache(maxsize=1024)

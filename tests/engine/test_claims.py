@@ -3,13 +3,15 @@ first, or abandoned when too late. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select, update
 
 from bot.core.content import Library
 from bot.data.database import Database
-from bot.data.models import NudgeLog
+from bot.data.models import NudgeLog, Person
 from bot.data.people import Who
 from bot.engine.claims import claim_due
 from bot.engine.sender import Sender
@@ -54,3 +56,40 @@ def test_a_crash_after_sending_but_before_recording_does_not_send_twice(
     assert len(standin.calls_to("conversations.history")) == 1
     with db.session() as session:
         assert session.scalar(select(NudgeLog.status)) == "sent"
+
+
+def test_a_slot_already_logged_is_not_claimed_again_and_the_others_due_with_it_are(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replica whose clock ran behind can store a slot that was already claimed. On
+    PostgreSQL the claim's INSERT then meets the unique key, and the whole claim runs again
+    skipping that slot; on SQLite the INSERT skips it. Either way the others are claimed."""
+    at_ten = utc(2026, 11, 25, 10)
+    for user in ("U1", "U2", "U3"):
+        opt_in(db, Who("T1", user), "UTC", utc(2026, 11, 25, 9, 30))
+    first, _, _ = claim_due(db, now=at_ten, worker="w")
+    assert sorted(claim.user_id for claim in first) == ["U1", "U2", "U3"]
+    with db.session() as session:  # U2's 10:00 stored again; U4 joins, due at 10:00 too
+        session.execute(
+            update(Person)
+            .where(Person.user_id == "U2")
+            .values(next_slot_at=at_ten, next_nudge_at=at_ten)
+        )
+    opt_in(db, Who("T1", "U4"), "UTC", utc(2026, 11, 25, 9, 30))
+
+    with caplog.at_level(logging.INFO, logger="bot.engine.claims"):
+        second, due, missed = claim_due(db, now=at_ten + timedelta(minutes=1), worker="w")
+
+    assert [claim.user_id for claim in second] == ["U4"]
+    assert (due, missed) == (2, 0)
+    with db.session() as session:
+        logged = session.execute(
+            select(NudgeLog.user_id, func.count()).group_by(NudgeLog.user_id)
+        ).all()
+        assert sorted(tuple(row) for row in logged) == [("U1", 1), ("U2", 1), ("U3", 1), ("U4", 1)]
+        # U2 moved on to 11:00 all the same: the next pass does not meet 10:00 again.
+        assert session.scalar(select(Person.next_slot_at).where(Person.user_id == "U2")) == (
+            at_ten + timedelta(hours=1)
+        )
+    if db.dialect == "postgresql":
+        assert "claimed already" in caplog.text
