@@ -78,6 +78,7 @@ from tests.bench.harness import (
     parse_options,
     profile_report,
     progress,
+    reference_ms,
     scratch_directory,
     shown_url,
     sqlite_url,
@@ -421,6 +422,7 @@ class ClaimResult:
     # Where the time goes, per instrumented run (ms): as PARTS.
     parts: dict[str, list[float]] = field(default_factory=dict)
     cpu_ms: float = 0.0  # median CPU time of this process in the timed runs
+    reference_ms: float = 0.0  # median of the reference workload, run before each timed claim
 
     def part_ms(self, part: str) -> float:
         return statistics.median(self.parts.get(part) or [0.0])
@@ -450,9 +452,11 @@ def claim_once(db: Database) -> float:
 def time_claim(db: Database, population: Population, repeat: int) -> ClaimResult:
     cold = claim_once(db)
     runs = []
+    references = []
     CPU_MS.clear()
     for _ in range(repeat):
         restore(db, population)
+        references.append(reference_ms(runs=1))
         runs.append(claim_once(db))
     cpu_ms = statistics.median(CPU_MS)
     restore(db, population)
@@ -483,6 +487,7 @@ def time_claim(db: Database, population: Population, repeat: int) -> ClaimResult
         total,
         parts,
         cpu_ms,
+        statistics.median(references),
     )
 
 
@@ -616,6 +621,7 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
                 f"{claim.min_ms:.1f}",
                 f"{claim.median_ms:.1f}",
                 f"{claim.cpu_ms:.1f}",
+                f"{claim.reference_ms:.1f}",
                 f"{claim.statements}",
                 f"{claim.driver_ms:.1f}",
                 f"{scan.ms:,.0f}{'*' if scan.extrapolated else ''}",
@@ -623,7 +629,7 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
             ]
         )
     headers = ["backend", "people", "due", "load s", "cold ms", "min ms", "med ms", "cpu ms"]
-    headers.append("stmts")
+    headers += ["ref ms", "stmts"]
     lines += table([*headers, "in SQL ms", "full scan ms", "scan/claim"], cells)
     lines += ["", "  Statements per claim (instrumented run):"]
     for row in rows:
@@ -650,7 +656,9 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
     lines += [
         "",
         "  cpu ms: this process's CPU time in a claim (median; the database server's not in it),",
-        "  which other work on the machine moves less than the wall-clock times.",
+        "  which other work on the machine moves less than the wall-clock times; but a slower",
+        "  machine moves it: ref ms is the median CPU time of a fixed pure-Python workload run",
+        "  just before each timed claim (the same work every time; see the load line).",
         "  On SQLite the SELECT runs as its rows are fetched, so its work shows under Python.",
         "  stmts: statements sent to the driver (an executemany counts once); in SQL ms: time",
         "  inside the driver's execute calls (round trips, database work) in the instrumented run;",

@@ -23,6 +23,7 @@ import os
 import pstats
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -641,12 +642,33 @@ class ThreadProfiles:
 # ---------------------------------------------------------------- report
 
 
+def _reference_work() -> int:
+    total = 0
+    for i in range(200_000):
+        total += i * i % 7
+    return total
+
+
+def reference_ms(runs: int = 5) -> float:
+    """The median CPU time of a fixed pure-Python workload: the same work every time, so a
+    higher figure means a slower machine at that moment (shared or throttled CPUs swing by
+    half here), not slower code."""
+    times = []
+    for _ in range(runs):
+        started = time.process_time()
+        _reference_work()
+        times.append((time.process_time() - started) * 1000)
+    return statistics.median(times)
+
+
 class LoadAverage:
     """The 1, 5 and 15 minute load averages when made and when shown: other work on the machine
-    (tests, other benchmarks) shows here, and moves every timing."""
+    (tests, other benchmarks) shows here, and moves every timing. Beside them, the machine's
+    pace then (`reference_ms`)."""
 
     def __init__(self) -> None:
         self.start = os.getloadavg()
+        self.reference_start = reference_ms()
 
     @staticmethod
     def _text(values: tuple[float, float, float]) -> str:
@@ -655,7 +677,8 @@ class LoadAverage:
     def line(self) -> str:
         return (
             f"load average (1/5/15 min, {os.cpu_count()} CPUs): {self._text(self.start)} "
-            f"at the start, {self._text(os.getloadavg())} at the end"
+            f"at the start, {self._text(os.getloadavg())} at the end; reference workload "
+            f"{self.reference_start:.1f} ms at the start, {reference_ms():.1f} ms at the end"
         )
 
 
