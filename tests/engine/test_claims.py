@@ -93,3 +93,30 @@ def test_a_slot_already_logged_is_not_claimed_again_and_the_others_due_with_it_a
         )
     if db.dialect == "postgresql":
         assert "claimed already" in caplog.text
+
+
+def test_on_sqlite_a_claim_writes_instants_as_sqlalchemy_itself_stores_them() -> None:
+    """The SQLite claim runs on sqlite3's own cursor: its instants must be the very text
+    SQLAlchemy stores and compares (`next_nudge_at <= now` is a comparison of text there),
+    and read back as the same instants."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.dialects import sqlite
+
+    from bot.data.models import UTCDateTime
+    from bot.engine import claims
+
+    dialect = sqlite.dialect()
+    stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    loaded = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert stored is not None and loaded is not None
+    instants = [
+        utc(2026, 11, 25, 10),
+        utc(2026, 11, 25, 10) + timedelta(microseconds=7),
+        utc(2099, 12, 31, 23, 59, 59) + timedelta(microseconds=999_999),
+        utc(2026, 3, 29, 1).astimezone(ZoneInfo("Asia/Kathmandu")),
+    ]
+    for instant in instants:
+        text = claims._sqlite_instant(instant)
+        assert text == stored(instant)
+        assert claims._from_sqlite(text) == loaded(text) == instant
