@@ -48,13 +48,31 @@ def delivered(standin: SlackStandIn) -> Counter[str]:
     return Counter(c.args["channel"] for c in standin.calls_to("chat.postMessage"))
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll for an outcome (messages arriving), not for a slot: the slot is already due."""
+def doubled(counts: Counter[str]) -> list[str]:
+    return [channel for channel, n in counts.items() if n > 1]
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    state: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll for an outcome (messages arriving), not for a slot: the slot is already due.
+    On a timeout, `state` says where things stood (a rare failure is read from CI's log)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}; {state()}")
         time.sleep(0.05)
+
+
+def log_state(db: Database) -> str:
+    with db.session() as session:
+        statuses = session.execute(
+            select(NudgeLog.status, func.count()).group_by(NudgeLog.status)
+        ).all()
+    return f"nudge log by status: {dict((status, n) for status, n in statuses)}"
 
 
 def test_two_tick_processes_at_once_send_each_once(
@@ -79,7 +97,10 @@ def test_two_tick_processes_at_once_send_each_once(
     outputs = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     counts = delivered(standin)
-    assert len(counts) == 300 and set(counts.values()) == {1}
+    assert len(counts) == 300 and set(counts.values()) == {1}, (
+        f"{len(counts)} of 300 got a DM, {doubled(counts)} more than one; "
+        f"the ticks said: {[out.decode() for out, _ in outputs]}"
+    )
 
 
 def due_now(db: Database) -> None:
@@ -140,8 +161,10 @@ def replicas(postgres_db: Database, standin: SlackStandIn, tmp_path: Path) -> It
     due_now(postgres_db)
     group = Replicas(postgres_db, standin, tmp_path, count=3)
     yield group
-    assert set(group.stop()) == {0}  # every running replica stopped cleanly on SIGTERM
+    codes = group.stop()
     logs = group.log_text()
+    # Every running replica stopped cleanly on SIGTERM.
+    assert set(codes) == {0}, f"exit codes {codes}; replicas' logs:\n{logs[-4000:]}"
     assert SIGNING_SECRET not in logs and BOT_TOKEN not in logs
 
 
@@ -155,9 +178,16 @@ def all_sent(db: Database) -> bool:
 def test_three_replicas_send_each_nudge_once(
     replicas: Replicas, postgres_db: Database, standin: SlackStandIn
 ) -> None:
-    wait_until(lambda: all_sent(postgres_db), 60, f"{PEOPLE} nudges recorded as sent")
+    wait_until(
+        lambda: all_sent(postgres_db),
+        60,
+        f"{PEOPLE} nudges recorded as sent",
+        lambda: f"{log_state(postgres_db)}; replicas' logs:\n{replicas.log_text()[-4000:]}",
+    )
     counts = delivered(standin)
-    assert len(counts) == PEOPLE and set(counts.values()) == {1}
+    assert len(counts) == PEOPLE and set(counts.values()) == {1}, (
+        f"{len(counts)} of {PEOPLE} got a DM, {doubled(counts)} more than one"
+    )
     with postgres_db.session() as session:
         # Nothing is left due: no later pass can send any of them again.
         assert session.scalar(select(func.min(Person.next_nudge_at))) > datetime.now(UTC)
@@ -201,6 +231,7 @@ def test_a_replica_killed_mid_pass_still_sends_each_nudge_once(
         owner = session.scalar(
             select(NudgeLog.claimed_by).where(NudgeLog.status == "claimed").limit(1)
         )
+    assert owner is not None, log_state(postgres_db)
     pid = int(owner.split(":")[1])  # host:pid:process id
     victim = next(p for p in replicas.processes if p.pid == pid)
     victim.send_signal(signal.SIGKILL)
@@ -210,9 +241,14 @@ def test_a_replica_killed_mid_pass_still_sends_each_nudge_once(
     assert unsent > 0  # it really died with work in hand
     # Slack still posts what reached it before the process died; the process never heard.
     hold.released.set()
-    wait_until(lambda: all_sent(postgres_db), 60, "the survivors to finish the pass")
+    wait_until(
+        lambda: all_sent(postgres_db),
+        60,
+        "the survivors to finish the pass",
+        lambda: f"{log_state(postgres_db)}; replicas' logs:\n{replicas.log_text()[-4000:]}",
+    )
     counts = delivered(standin)
-    assert len(counts) == PEOPLE
-    assert [user for user, n in counts.items() if n > 1] == []
+    assert len(counts) == PEOPLE, f"{len(counts)} of {PEOPLE} got a DM"
+    assert doubled(counts) == [], replicas.log_text()[-4000:]
     # The survivors looked in the DMs before resending what the dead process had claimed.
     assert standin.calls_to("conversations.history")
