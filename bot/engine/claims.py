@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, NamedTuple, TypeVarTuple
+from typing import Any, NamedTuple, TypeVarTuple, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -233,19 +233,28 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def _once_each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, None kept as None, each distinct value converted once: people due together
+    mostly share their instants (the top of an hour, a quarter past) and clock times, and a
+    conversion costs several times the lookup. For one batch (the cache is not bounded)."""
+    known: dict[Any, Any] = {None: None}
+
+    def converted(value: Any) -> Any:
+        if value in known:
+            return known[value]
+        return known.setdefault(value, convert(value))
+
+    return converted
+
+
+def _each_once(values: Iterable[Any], convert: Callable[[Any], Any]) -> list[Any]:
+    return list(map(_once_each(convert), values))
+
+
 def _micros(instants: list[datetime | None]) -> str:
-    """Epoch microseconds, exact (no float rounding), empty for None. Each distinct instant
-    is worked out once: people due together mostly share their slots (the top of an hour,
-    a quarter past), and the conversion costs five times the lookup."""
-    known: dict[datetime | None, str] = {None: ""}
-    texts = []
-    for instant in instants:
-        value = known.get(instant)
-        if value is None:
-            assert instant is not None
-            value = known[instant] = str((instant - _EPOCH) // _MICROSECOND)
-        texts.append(value)
-    return ",".join(texts)
+    """Epoch microseconds, exact (no float rounding), empty for None."""
+    texts = _each_once(instants, lambda instant: str((instant - _EPOCH) // _MICROSECOND))
+    return ",".join(text_ or "" for text_ in texts)
 
 
 @dataclass
@@ -405,8 +414,8 @@ _PG_DUE_SQL = (
 
 # SQLite: the same claim on sqlite3's own cursor. Through SQLAlchemy, turning 2,000 rows'
 # instants and clock times from text and back, and the claims' INSERT ... RETURNING in
-# batches, took two thirds of a claim. The text is SQLAlchemy's own storage format (naive
-# UTC to the microsecond, `_sqlite_instant`), so what is written here reads back anywhere.
+# batches, took two thirds of a claim. Values still go through SQLAlchemy's own type
+# processors (its storage format, naive UTC text), only each distinct one once.
 _SQLITE = sqlite_dialect(paramstyle="named")
 _SQLITE_DUE: SQLCompiler = _due_in(
     "sqlite",
@@ -428,47 +437,20 @@ _SQLITE_CLAIM = f"""
     FROM json_each(:rows)
     RETURNING id, team_id, user_id, slot_at
 """
-
-
-def _sqlite_instant(instant: datetime) -> str:
-    """An instant as SQLAlchemy stores a `UTCDateTime` in SQLite."""
-    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _sqlite_texts(instants: list[datetime | None]) -> list[str | None]:
-    """`_sqlite_instant` of each, each distinct instant worked out once (as `_micros`)."""
-    known: dict[datetime | None, str | None] = {None: None}
-    texts = []
-    for instant in instants:
-        if instant in known:
-            texts.append(known[instant])
-        else:
-            assert instant is not None
-            texts.append(known.setdefault(instant, _sqlite_instant(instant)))
-    return texts
+_instant_type = Person.next_nudge_at.type.dialect_impl(_SQLITE)
+_clock_type = Person.work_start.type.dialect_impl(_SQLITE)
+# SQLAlchemy's processors for an instant (`UTCDateTime`) and a clock time (`Time`) in SQLite.
+_SQLITE_INSTANT_IN = cast(Callable[[datetime], str], _instant_type.bind_processor(_SQLITE))
+_SQLITE_INSTANT_OUT = cast(Callable[[str], datetime], _instant_type.result_processor(_SQLITE, None))
+_SQLITE_CLOCK_OUT = cast(Callable[[str], time], _clock_type.result_processor(_SQLITE, None))
 
 
 def _read_due_sqlite(session: Session, *, now: datetime, batch: int) -> list[tuple[Any, ...]]:
-    """The due rows (`DUE_COLUMNS`) as SQLAlchemy would give them back: instants in UTC,
-    clock times and booleans, each distinct text converted once."""
-    instants: dict[str | None, datetime | None] = {None: None}
-    clocks: dict[str | None, time | None] = {None: None}
-
-    def instant(text_: str | None) -> datetime | None:
-        if text_ in instants:
-            return instants[text_]
-        assert text_ is not None
-        return instants.setdefault(text_, datetime.fromisoformat(text_).replace(tzinfo=UTC))
-
-    def clock(text_: str | None) -> time | None:
-        if text_ in clocks:
-            return clocks[text_]
-        assert text_ is not None
-        return clocks.setdefault(text_, time.fromisoformat(text_))
-
-    parameters = {**_SQLITE_DUE.params, "now": _sqlite_instant(now), "batch": batch}
+    """The due rows (`DUE_COLUMNS`) as SQLAlchemy would give them back."""
+    parameters = {**_SQLITE_DUE.params, "now": _SQLITE_INSTANT_IN(now), "batch": batch}
     with _on_the_driver(session, "due people") as driver:
         raw = driver.execute(_SQLITE_DUE.string, parameters).fetchall()
+    instant, clock = _once_each(_SQLITE_INSTANT_OUT), _once_each(_SQLITE_CLOCK_OUT)
     return [
         (team, user, bool(opted_in), tz, clock(start), clock(end), days, interval,
          clock(quiet_start), clock(quiet_end), instant(snoozed), stopped, bool(weekly),
@@ -486,8 +468,8 @@ def _reschedule_sqlite(session: Session, rescheduled: _People) -> None:
         driver.executemany(
             _SQLITE_RESCHEDULE,
             zip(
-                _sqlite_texts(rescheduled.slots),
-                _sqlite_texts(rescheduled.sends),
+                _each_once(rescheduled.slots, _SQLITE_INSTANT_IN),
+                _each_once(rescheduled.sends, _SQLITE_INSTANT_IN),
                 rescheduled.teams,
                 rescheduled.users,
                 strict=True,
@@ -504,22 +486,18 @@ def _insert_claims_sqlite(
     rows = zip(
         claiming.teams,
         claiming.users,
-        _sqlite_texts(claiming.slots),
-        _sqlite_texts(claiming.sends),
+        _each_once(claiming.slots, _SQLITE_INSTANT_IN),
+        _each_once(claiming.sends, _SQLITE_INSTANT_IN),
         strict=True,
     )
-    parameters = {"now": _sqlite_instant(now), "worker": worker, "rows": json.dumps(list(rows))}
+    parameters = {"now": _SQLITE_INSTANT_IN(now), "worker": worker, "rows": json.dumps(list(rows))}
     with _on_the_driver(session, "claims") as driver:
         inserted = driver.execute(_SQLITE_CLAIM, parameters).fetchall()
-    slots: dict[str, datetime] = {}
+    slots = _each_once((slot for _, _, _, slot in inserted), _SQLITE_INSTANT_OUT)
     return [
-        (log_id, team, user, slots.get(slot) or slots.setdefault(slot, _from_sqlite(slot)))
-        for log_id, team, user, slot in inserted
+        (log_id, team, user, slot)
+        for (log_id, team, user, _), slot in zip(inserted, slots, strict=True)
     ]
-
-
-def _from_sqlite(text_: str) -> datetime:
-    return datetime.fromisoformat(text_).replace(tzinfo=UTC)
 
 
 def _schedule_due(row: Sequence[Any], now: datetime) -> tuple[Nudge | None, Nudge | None]:

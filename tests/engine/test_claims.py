@@ -95,28 +95,21 @@ def test_a_slot_already_logged_is_not_claimed_again_and_the_others_due_with_it_a
         assert "claimed already" in caplog.text
 
 
-def test_on_sqlite_a_claim_writes_instants_as_sqlalchemy_itself_stores_them() -> None:
-    """The SQLite claim runs on sqlite3's own cursor: its instants must be the very text
-    SQLAlchemy stores and compares (`next_nudge_at <= now` is a comparison of text there),
-    and read back as the same instants."""
+def test_a_claims_own_writes_are_found_by_sqlalchemys_comparisons(db: Database) -> None:
+    """The claim writes on the driver's own cursor. SQLite compares instants as text, so
+    what it writes must be the very text SQLAlchemy binds: the log rows are found by
+    `claimed_at == now` for a `now` to the microsecond in another zone, and the person by
+    their next nudge."""
     from zoneinfo import ZoneInfo
 
-    from sqlalchemy.dialects import sqlite
-
-    from bot.data.models import UTCDateTime
-    from bot.engine import claims
-
-    dialect = sqlite.dialect()
-    stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    loaded = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
-    assert stored is not None and loaded is not None
-    instants = [
-        utc(2026, 11, 25, 10),
-        utc(2026, 11, 25, 10) + timedelta(microseconds=7),
-        utc(2099, 12, 31, 23, 59, 59) + timedelta(microseconds=999_999),
-        utc(2026, 3, 29, 1).astimezone(ZoneInfo("Asia/Kathmandu")),
-    ]
-    for instant in instants:
-        text = claims._sqlite_instant(instant)
-        assert text == stored(instant)
-        assert claims._from_sqlite(text) == loaded(text) == instant
+    opt_in(db, Who("T1", "U1"), "UTC", utc(2026, 11, 25, 9, 30))
+    now = (utc(2026, 11, 25, 10) + timedelta(microseconds=7)).astimezone(ZoneInfo("Asia/Kathmandu"))
+    [claim] = claim_due(db, now=now, worker="w")[0]
+    assert claim.slot == utc(2026, 11, 25, 10)
+    eleven = utc(2026, 11, 25, 11)
+    with db.session() as session:
+        logged = session.scalars(select(NudgeLog.id).where(NudgeLog.claimed_at == now)).all()
+        assert logged == [claim.log_id]
+        assert session.scalar(select(NudgeLog.slot_at)) == claim.slot
+        moved = session.scalars(select(Person.user_id).where(Person.next_nudge_at == eleven))
+        assert moved.all() == ["U1"]
