@@ -322,7 +322,8 @@ def _read_due_postgresql(session: Session, *, now: datetime, batch: int) -> list
         cursor = driver.cursor()
         # In binary: instants and times arrive as numbers, not text to parse.
         cursor.execute(_PG_DUE_SQL, {"now": now, "batch": batch}, binary=True)
-        return list(cursor.fetchall())
+        rows: list[Any] = cursor.fetchall()
+        return rows
 
 
 def _schedule_and_write_postgresql(
