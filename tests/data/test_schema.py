@@ -24,6 +24,7 @@ from bot.data.installations import OAUTH_METADATA
 from bot.data.models import Base
 from bot.data.schema import (
     MIGRATIONS_DIR,
+    SCHEMA_HEAD,
     SchemaState,
     check_schema,
     current_revision,
@@ -144,6 +145,25 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_the_head_the_code_checks_for_at_start_up_is_alembics_head() -> None:
+    # A new migration must move SCHEMA_HEAD with it, or every start-up would load Alembic.
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_a_schema_at_head_is_known_without_alembic_and_an_older_one_is_not(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        assert check_schema(engine).state is SchemaState.AT_HEAD
+        downgrade(database_url, PREVIOUS)
+        check = check_schema(engine)
+        assert (check.state, check.current, check.head) == (SchemaState.BEHIND, PREVIOUS, HEAD)
+    finally:
+        upgrade(database_url, "head")
+        engine.dispose()
 
 
 def test_each_migration_names_the_oldest_code_it_runs_and_chains_compose() -> None:
