@@ -38,10 +38,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import itertools
 import json
 import math
 import re
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -251,6 +254,11 @@ class SlackStandIn:
     server: ThreadingHTTPServer | None = None
     # Messages accepted by chat.postMessage, by channel, oldest first.
     posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # TCP connections accepted, and those still open (`drop_connections` closes them).
+    connections: int = 0
+    open_connections: set[Any] = field(default_factory=set)
+    # Served over TLS with this context (a certificate for `localhost`), as Slack is.
+    tls: ssl.SSLContext | None = None
 
     # Who the app is in its workspace (auth.test).
     team_id: str = "T0001"
@@ -299,6 +307,8 @@ class SlackStandIn:
     @property
     def api_url(self) -> str:
         assert self.server is not None
+        if self.tls is not None:
+            return f"https://localhost:{self.server.server_address[1]}/api/"
         return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
 
     def response_url(self, name: str = "r1", *, original: dict[str, Any] | None = None) -> str:
@@ -419,6 +429,7 @@ class SlackStandIn:
             for name, value in self._settings.items():
                 setattr(self, name, value)
             self.last_ts = 0.0
+            self.connections = 0
             self._populate()
         self.responder = None
 
@@ -795,6 +806,22 @@ class SlackStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            # As Slack: HTTP/1.1, the connection kept open from call to call (every answer
+            # has its Content-Length), and each answer written at once.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with standin.lock:
+                    standin.connections += 1
+                    standin.open_connections.add(self.connection)
+
+            def finish(self) -> None:
+                with standin.lock:
+                    standin.open_connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8", errors="replace")
@@ -828,9 +855,28 @@ class SlackStandIn:
                 pass
 
         self.server = _Server(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
+
+    def wait_for_no_open_connections(self, timeout: float = 5.0) -> bool:
+        """True once every connection a client opened has been closed (by either side)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if not self.open_connections:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def drop_connections(self) -> None:
+        """Close every open connection from this side, as Slack's edge closes idle ones."""
+        with self.lock:
+            for connection in self.open_connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
         if self.server is not None:
@@ -839,6 +885,11 @@ class SlackStandIn:
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a pass's senders opening their connections
+    # at once overflow it, and Linux then resets some of them after their request was
+    # written. Slack's edge takes such a burst in its stride.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A caller that hung up before its answer (its own timeout ran out) is not an error
         of the stand-in's: no traceback on stderr for it, as Slack keeps none for us."""
