@@ -31,6 +31,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.engine.keepalive import KeepAliveWebClient
 from bot.metrics import RATE_LIMIT_WAITS
 
 log = logging.getLogger(__name__)
@@ -289,8 +290,9 @@ class Sender:
             return found
         with self._lock:
             if token not in self._clients:
-                # No SDK retry handlers: this class decides about retries and waits.
-                self._clients[token] = WebClient(
+                # No SDK retry handlers: this class decides about retries and waits. Each
+                # sending thread keeps its connection to Slack open from DM to DM.
+                self._clients[token] = KeepAliveWebClient(
                     token=token, base_url=self.api_url, timeout=int(self.timeout), retry_handlers=[]
                 )
             return self._clients[token]
