@@ -4,8 +4,10 @@ is not reused, and what Slack answers reaches the sender as before."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +53,14 @@ def senders_client(standin: SlackStandIn) -> KeepAliveWebClient:
     return KeepAliveWebClient(
         token=BOT_TOKEN, base_url=standin.api_url, timeout=5, retry_handlers=[]
     )
+
+
+@pytest.fixture(autouse=True)
+def _trust_store_read_anew() -> Iterator[None]:
+    """The default TLS context is made once per process: each test reads SSL_CERT_FILE anew."""
+    keepalive._load_default_tls.cache_clear()
+    yield
+    keepalive._load_default_tls.cache_clear()
 
 
 @pytest.fixture
@@ -126,6 +136,7 @@ def test_over_tls_the_connection_is_kept_and_the_certificate_checked(
         assert posted_to(standin) == []
         # Trusted as the system's store would trust Slack's: sent, on one connection.
         monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "localhost.pem"))
+        keepalive._load_default_tls.cache_clear()  # a new process would read it at its start
         standin.connections = 0
         outcomes = send(one_lane_sender(standin, SteppedTime()), dms(5))
         assert [o.kind for o in outcomes] == ["sent"] * 5
@@ -134,3 +145,37 @@ def test_over_tls_the_connection_is_kept_and_the_certificate_checked(
         assert standin.calls_to("conversations.history") == []
     finally:
         standin.stop()
+
+
+def test_clients_for_many_workspaces_load_the_trust_store_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In OAuth mode a pass makes a client per workspace: loading the system's trust store
+    for each (tens of milliseconds of CPU) would cost a 1,000-workspace pass most of a minute."""
+    server_tls, _client_tls = localhost_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "localhost.pem"))
+    loads: list[None] = []
+    load = ssl.create_default_context
+
+    def counted_load(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        loads.append(None)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted_load)
+    standin = SlackStandIn(tls=server_tls).start()
+    clock = SteppedTime()
+    sender = Sender(
+        api_url=standin.api_url,
+        token_for=lambda team: f"xoxb-{team}",  # a token, so a client, per workspace
+        max_threads=8,
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
+    items = [Outgoing(n, f"T{n:04d}", f"U{n:03d}", "Stand up", []) for n in range(40)]
+    try:
+        outcomes = send(sender, items)
+    finally:
+        standin.stop()
+    assert [o.kind for o in outcomes] == ["sent"] * 40
+    assert standin.connections > 1  # several sending threads, each its own connection
+    assert len(loads) == 1
