@@ -14,7 +14,8 @@ that cannot have gone out from one that may have by the error's kind, as urllib 
 a failure while connecting or writing the request is a `URLError` (not sent); one while
 waiting for the answer is raised as it comes (maybe sent: the sender looks in the DM before
 any retry). A connection the server may have closed meanwhile is not reused: one idle longer
-than `MAX_IDLE_SECONDS`, or one with something (its closing) waiting to be read.
+than `MAX_IDLE_SECONDS`, or one with something (its closing) waiting to be read. Behind a
+proxy (`proxy=`, or HTTPS_PROXY, which slack_sdk reads) calls take slack_sdk's own path.
 """
 
 from __future__ import annotations
