@@ -184,6 +184,11 @@ def _serve_wsgi(conn: Connection, factory: AppFactory, threads: int, profile: bo
         standin = SlackStandIn().start()
         workdir = tempfile.mkdtemp(prefix="psoas-bench-")
         web_app = factory(standin.api_url, workdir)
+        # As `psoas-bot run` does once its server is built: what start-up made is moved out
+        # of the garbage collector's sight (for either app, so both are served alike).
+        from bot.cli import freeze_start_up
+
+        freeze_start_up()
         profiles = ThreadProfiles()
         if profile:
             profiles.install()  # before the server: waitress starts its worker threads there
