@@ -90,6 +90,13 @@ def _default_tls() -> ssl.SSLContext:
         return _load_default_tls()
 
 
+def reload_trust_store() -> None:
+    """Forget the default TLS context: the next https connection loads the trust store
+    anew (after SSL_CERT_FILE changed, in tests and benchmarks)."""
+    with _TLS_LOCK:
+        _load_default_tls.cache_clear()
+
+
 class KeepAliveWebClient(WebClient):
     """A `WebClient` whose calls reuse this thread's connection to the API's host."""
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 
-from bot.engine.keepalive import KeepAliveWebClient
+from bot.engine.keepalive import KeepAliveWebClient, reload_trust_store
 from tests.bench.harness import (
     ChildProcess,
     LoadAverage,
@@ -123,12 +123,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_options(__doc__, OPTIONS, argv)
     load = LoadAverage()
     results: dict[str, dict[str, Figures]] = {}
+    trusted = os.environ.get("SSL_CERT_FILE")
     with tempfile.TemporaryDirectory(prefix="psoas-bench-tls-") as folder:
         os.environ["SSL_CERT_FILE"] = str(Path(folder) / "localhost.pem")
-        for wire, tls in (("TLS", True), ("plain HTTP", False)):
-            progress(f"{wire}: {args.rounds} rounds of {args.calls} calls per client ...")
-            with ChildProcess(_serve, folder, tls, name=f"stand-in ({wire})") as standin:
-                results[wire] = measure(str(standin.hello), standin, args.calls, args.rounds)
+        try:
+            for wire, tls in (("TLS", True), ("plain HTTP", False)):
+                progress(f"{wire}: {args.rounds} rounds of {args.calls} calls per client ...")
+                with ChildProcess(_serve, folder, tls, name=f"stand-in ({wire})") as standin:
+                    results[wire] = measure(str(standin.hello), standin, args.calls, args.rounds)
+        finally:  # the trust store as it was, for whatever runs next in this process
+            if trusted is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = trusted
+            reload_trust_store()
     print(title("one chat.postMessage, slack_sdk's WebClient against KeepAliveWebClient"))
     print(f"  {args.rounds} rounds of {args.calls} calls per client, one thread, in turns")
     print(load.line())

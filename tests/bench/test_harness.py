@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.bench import bench_claim, bench_command, bench_dispatch, bench_tick
+from tests.bench import bench_claim, bench_command, bench_dispatch, bench_tick, bench_transport
 from tests.bench.harness import (
     Answers,
     ChildProcess,
@@ -81,6 +81,8 @@ def test_percentiles_and_tables() -> None:
             },
         ),
         (bench_tick, ["--quick", "--scenarios", "cpu,floor"], {"scenarios": ["cpu", "floor"]}),
+        (bench_transport, [], {"calls": 400, "rounds": 3}),
+        (bench_transport, ["--quick"], {"calls": 100, "rounds": 2}),
     ],
 )
 def test_options(module: ModuleType, argv: list[str], expected: dict[str, object]) -> None:
@@ -98,6 +100,7 @@ def test_options(module: ModuleType, argv: list[str], expected: dict[str, object
         (bench_tick, ["--scenarios", "floor,speed"]),
         (bench_tick, ["--memory-sizes", "100000,10000"]),
         (bench_tick, ["--modes", "bot"]),
+        (bench_transport, ["--calls", "0"]),
     ],
 )
 def test_bad_options_are_refused(module: ModuleType, argv: list[str]) -> None:
@@ -174,11 +177,13 @@ def test_each_benchmark_runs_at_a_tiny_size(capsys: pytest.CaptureFixture[str]) 
                 *("--limit", "50", "--no-memory-pass"),
             ]
         ),
+        "transport": bench_transport.main(["--calls", "5", "--rounds", "1"]),
     }
     out = capsys.readouterr().out
-    assert runs == {"command": 0, "claim": 0, "dispatch": 0}  # no --check: always 0
-    assert out.count("load average (1/5/15 min") == 3
-    assert out.count("\nTargets\n") == 3
+    assert runs == {"command": 0, "claim": 0, "dispatch": 0, "transport": 0}  # no --check
+    assert out.count("load average (1/5/15 min") == 4
+    assert out.count("\nTargets\n") == 4
+    assert "TLS, KeepAliveWebClient" in out and "over TLS, CPU per call kept-alive" in out
     assert "throughput real/bare" in out
     assert "sqlite" in out and "2,100" in out
     assert "Leaves out, against a real `psoas-bot tick`" in out

@@ -58,9 +58,9 @@ def senders_client(standin: SlackStandIn) -> KeepAliveWebClient:
 @pytest.fixture(autouse=True)
 def _trust_store_read_anew() -> Iterator[None]:
     """The default TLS context is made once per process: each test reads SSL_CERT_FILE anew."""
-    keepalive._load_default_tls.cache_clear()
+    keepalive.reload_trust_store()
     yield
-    keepalive._load_default_tls.cache_clear()
+    keepalive.reload_trust_store()
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_over_tls_the_connection_is_kept_and_the_certificate_checked(
         assert posted_to(standin) == []
         # Trusted as the system's store would trust Slack's: sent, on one connection.
         monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "localhost.pem"))
-        keepalive._load_default_tls.cache_clear()  # a new process would read it at its start
+        keepalive.reload_trust_store()  # a new process would read it at its start
         standin.connections = 0
         outcomes = send(one_lane_sender(standin, SteppedTime()), dms(5))
         assert [o.kind for o in outcomes] == ["sent"] * 5
