@@ -68,6 +68,10 @@ def _closed_by_peer(connection: HTTPConnection) -> bool:
     if sock is None:
         return False  # not connected: the request connects it
     try:
+        if hasattr(select, "poll"):  # no limit on descriptor numbers, as select has (1024)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True
