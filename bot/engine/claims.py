@@ -272,9 +272,6 @@ class _People:
         self.slots.append(nudge.slot if nudge else None)
         self.sends.append(nudge.send_at if nudge else None)
 
-    def rows(self) -> Iterator[tuple[str, str, datetime | None, datetime | None]]:
-        return zip(self.teams, self.users, self.slots, self.sends, strict=True)
-
     def pg_rows(self) -> dict[str, str]:
         """The parameters of `_PG_ROWS`."""
         return {

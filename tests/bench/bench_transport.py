@@ -40,6 +40,7 @@ from tests.bench.harness import (
     ChildProcess,
     LoadAverage,
     Option,
+    QuietStandIn,
     Target,
     finish,
     parse_options,
@@ -49,7 +50,7 @@ from tests.bench.harness import (
     title,
 )
 from tests.support.slack import BOT_TOKEN
-from tests.support.standin import Call, SlackStandIn
+from tests.support.standin import Call
 from tests.support.tls import localhost_tls
 
 OPTIONS = (
@@ -60,19 +61,14 @@ CPU_RATIO_TARGET = 0.5
 CLIENTS = {"slack_sdk WebClient": WebClient, "KeepAliveWebClient": KeepAliveWebClient}
 
 
-class _CountingStandIn(SlackStandIn):
-    """Answers chat.postMessage at once without keeping the call (thousands would weigh)."""
-
-    def answer(self, call: Call) -> tuple[int, dict[str, object], dict[str, str]]:
-        if call.method == "chat.postMessage":
-            return 200, {"ok": True, "channel": "D0001", "ts": f"{time.time():.6f}"}, {}
-        return super().answer(call)
+def _accepted(_call: Call) -> tuple[int, dict[str, object], dict[str, str]]:
+    return 200, {"ok": True, "channel": "D0001", "ts": f"{time.time():.6f}"}, {}
 
 
 def _serve(conn: Connection, folder: str, tls: bool) -> None:
     def setup() -> tuple[object, dict[str, object]]:
         server_tls = localhost_tls(Path(folder))[0] if tls else None
-        standin = _CountingStandIn(tls=server_tls).start()
+        standin = QuietStandIn(responder=_accepted, tls=server_tls).start()
 
         def connections() -> int:
             with standin.lock:
