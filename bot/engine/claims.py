@@ -342,13 +342,14 @@ def _schedule_and_write_postgresql(
 
     inserting = []
     claiming_count = 0
+    schedules: _Schedules = {}
     with _on_the_driver(session, "claim pipeline") as driver:
         try:
             with driver.pipeline():
                 updates = driver.cursor()
                 for start in range(0, len(due), PIPELINE_CHUNK):
                     chunk = due[start : start + PIPELINE_CHUNK]
-                    rescheduled, claiming = _schedule_all(chunk, now)
+                    rescheduled, claiming = _schedule_all(chunk, now, schedules)
                     if rescheduled.teams:  # every row of the chunk, in order
                         row_ids = ";".join([row[_ROW_ID] for row in chunk])
                         params = {**rescheduled.pg_rows(), "row_ids": row_ids, "now": now}
@@ -498,19 +499,17 @@ def _insert_claims_sqlite(
     ]
 
 
-def _schedule_due(row: Sequence[Any], now: datetime) -> tuple[Nudge | None, Nudge | None]:
+def _schedule_due(
+    row: Sequence[Any], now: datetime, offset: timedelta = NO_OFFSET
+) -> tuple[Nudge | None, Nudge | None]:
     """For one due row (`DUE_COLUMNS`, by position): the nudge to send now (None if too
-    late), and the one after it. By position, and without the Preferences builder that
-    reads a whole person: a claim reads 2,000 rows, and a Row's attribute lookup (most of
-    all of a column it does not hold) cost more than the schedule math."""
-    (team_id, user_id, opted_in, tz, work_start, work_end, work_days, interval, quiet_start,
+    late), and the one after it; `offset` is the person's place inside the slot. By
+    position, and without the Preferences builder that reads a whole person: a claim reads
+    2,000 rows, and a Row's attribute lookup (most of all of a column it does not hold) cost
+    more than the schedule math."""
+    (_team_id, _user_id, opted_in, tz, work_start, work_end, work_days, interval, quiet_start,
      quiet_end, snoozed_until, stopped_reason, weekly_summary, next_slot_at, next_nudge_at,
-     dnd_start, dnd_end, spread, *_row_id) = row  # fmt: skip
-    offset = (
-        spread_offset(team_id, user_id, window_seconds=spread, interval_minutes=interval)
-        if spread
-        else NO_OFFSET
-    )
+     dnd_start, dnd_end, *_spread_and_row_id) = row  # fmt: skip
     # The claim reads none of the meeting-aware state: a stored nudge already waits for it.
     prefs = quick_preferences(
         opted_in=opted_in,
@@ -531,12 +530,42 @@ def _schedule_due(row: Sequence[Any], now: datetime) -> tuple[Nudge | None, Nudg
     return catch_up(prefs, Nudge(next_slot_at, next_nudge_at), now=now, dnd=dnd)
 
 
-def _schedule_all(due: Sequence[Sequence[Any]], now: datetime) -> tuple[_People, _People]:
-    """Everyone due: (their next nudges, the nudges to claim now)."""
+def _position(column: InstrumentedAttribute[Any]) -> int:
+    return next(i for i, due_column in enumerate(DUE_COLUMNS) if due_column is column)
+
+
+# Where a due row holds what its schedule depends on: after the ids, its preferences, stored
+# nudge and DND, up to the workspace's spread window (which with the ids gives the offset).
+_INTERVAL = _position(Person.interval_minutes)
+_SPREAD = _position(Workspace.nudge_spread_seconds)
+_SCHEDULE_INPUTS = slice(_position(Person.user_id) + 1, _SPREAD)
+
+
+_Schedules = dict[tuple[Any, ...], tuple[Nudge | None, Nudge | None]]
+
+
+def _schedule_all(
+    due: Sequence[Sequence[Any]], now: datetime, known: _Schedules | None = None
+) -> tuple[_People, _People]:
+    """Everyone due: (their next nudges, the nudges to claim now). People with the same
+    settings, stored nudge, DND and place in the slot get the same schedule, worked out
+    once (`known`, kept across the chunks of one claim): those due together often share a
+    time zone and hours (the defaults most of all), and the math is most of a claim's
+    Python."""
     rescheduled, claiming = _People(), _People()
+    known = {} if known is None else known
     for row in due:
-        nudge, upcoming = _schedule_due(row, now)
-        team_id, user_id = row[0], row[1]
+        team_id, user_id, spread = row[0], row[1], row[_SPREAD]
+        offset = (
+            spread_offset(team_id, user_id, window_seconds=spread, interval_minutes=row[_INTERVAL])
+            if spread
+            else NO_OFFSET
+        )
+        key = (*row[_SCHEDULE_INPUTS], offset)
+        schedule = known.get(key)
+        if schedule is None:
+            schedule = known[key] = _schedule_due(row, now, offset)
+        nudge, upcoming = schedule
         rescheduled.add(team_id, user_id, upcoming)
         if nudge is not None:
             claiming.add(team_id, user_id, nudge)

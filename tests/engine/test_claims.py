@@ -113,3 +113,51 @@ def test_a_claims_own_writes_are_found_by_sqlalchemys_comparisons(db: Database) 
         assert session.scalar(select(NudgeLog.slot_at)) == claim.slot
         moved = session.scalars(select(Person.user_id).where(Person.next_nudge_at == eleven))
         assert moved.all() == ["U1"]
+
+
+def test_people_alike_but_for_dnd_snooze_or_place_in_the_slot_each_get_their_own_nudge(
+    db: Database,
+) -> None:
+    """A claim works out each distinct schedule once: people who share every setting share
+    it, but a DND window, a snooze or a place inside the slot of their own still counts.
+    Six alike at 10:00 (one with DND across 11:00, one snoozed since their next nudge was
+    stored), and two alike in a workspace that spreads its slot over 20 minutes."""
+    from bot.core.schedule import spread_offset
+    from bot.data.models import Workspace
+
+    for user_id in ("U1", "U2", "U3", "U4", "U5", "U6"):
+        opt_in(db, Who("T1", user_id), "UTC", utc(2026, 11, 25, 9, 30))
+    for user_id in ("U7", "U8"):
+        opt_in(db, Who("T2", user_id), "UTC", utc(2026, 11, 25, 9, 30))
+    with db.session() as session:
+        people = {(p.team_id, p.user_id): p for p in session.scalars(select(Person))}
+        people["T1", "U3"].dnd_start = utc(2026, 11, 25, 10, 50)
+        people["T1", "U3"].dnd_end = utc(2026, 11, 25, 11, 20)
+        people["T1", "U4"].snoozed_until = utc(2026, 11, 25, 12, 30)
+        session.get_one(Workspace, "T2").nudge_spread_seconds = 1200
+
+    claims, due, missed = claim_due(db, now=utc(2026, 11, 25, 10), worker="w")
+
+    assert (due, missed) == (8, 1)  # U4's 10:00 nudge falls inside the snooze
+    assert sorted(claim.user_id for claim in claims) == ["U1", "U2", "U3", "U5", "U6", "U7", "U8"]
+    assert {claim.slot for claim in claims} == {utc(2026, 11, 25, 10)}
+    eleven = utc(2026, 11, 25, 11)
+    spread = {
+        user_id: spread_offset("T2", user_id, window_seconds=1200, interval_minutes=60)
+        for user_id in ("U7", "U8")
+    }
+    assert spread["U7"] != spread["U8"]
+    with db.session() as session:
+        upcoming = {
+            p.user_id: (p.next_slot_at, p.next_nudge_at) for p in session.scalars(select(Person))
+        }
+    assert upcoming == {
+        "U1": (eleven, eleven),
+        "U2": (eleven, eleven),
+        "U3": (eleven, utc(2026, 11, 25, 11, 20)),  # sent when their DND ends
+        "U4": (utc(2026, 11, 25, 13), utc(2026, 11, 25, 13)),  # the first slot after the snooze
+        "U5": (eleven, eleven),
+        "U6": (eleven, eleven),
+        "U7": (eleven, eleven + spread["U7"]),
+        "U8": (eleven, eleven + spread["U8"]),
+    }
