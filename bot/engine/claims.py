@@ -34,7 +34,6 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
@@ -573,10 +572,13 @@ def _schedule_all(
 
 
 def _due_fairly(db: Database, *, now: datetime, batch: int, cap: int) -> Select[*tuple[Any, ...]]:
-    """Who is due at `now`, at most `cap` per workspace (each one's earliest), earliest
-    first: one workspace's backlog leaves room for the others'. Ranked in a subquery, since
-    PostgreSQL locks no rows of a windowed query; a row another pass holds is skipped after
-    ranking, so that workspace gets fewer here (the other pass has them)."""
+    """Who is due at `now`, taken in turns across workspaces: every workspace's earliest,
+    then every workspace's second..., at most `cap` of any one. A round that cannot take
+    everyone then holds some of every workspace, so all their lanes send at once, instead
+    of the first few workspaces' whole backlogs (by due time alone, people due at one
+    instant come in index order: whole workspaces after whole workspaces). Ranked in a
+    subquery, since PostgreSQL locks no rows of a windowed query; a row another pass holds
+    is skipped after ranking, so that workspace gets fewer here (the other pass has them)."""
     ranked = (
         select(
             Person.team_id,
@@ -589,11 +591,17 @@ def _due_fairly(db: Database, *, now: datetime, batch: int, cap: int) -> Select[
         .where(Person.next_nudge_at <= now, Workspace.active.is_(True))
         .subquery()
     )
-    picked = select(ranked.c.team_id, ranked.c.user_id).where(ranked.c.rank <= cap)
-    query = select(*_due_columns(db.dialect)).where(
-        tuple_(Person.team_id, Person.user_id).in_(picked)
+    query = (
+        select(*_due_columns(db.dialect))
+        .join(Workspace, Workspace.team_id == Person.team_id)
+        .join(ranked, (ranked.c.team_id == Person.team_id) & (ranked.c.user_id == Person.user_id))
+        .where(ranked.c.rank <= cap, Person.next_nudge_at <= now, Workspace.active.is_(True))
+        .order_by(ranked.c.rank, Person.next_nudge_at, Person.team_id)
+        .limit(batch)
     )
-    return _due(db, query, Person.next_nudge_at, now=now, batch=batch)
+    if db.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Person)
+    return query
 
 
 def _over_cap(rows: Sequence[Sequence[Any]], cap: int) -> bool:
@@ -621,7 +629,8 @@ def claim_due(
 ) -> tuple[list[Claimed], int, int]:
     """Claim who is due at `now`, earliest first: (claims, number due, number missed as too
     late). At most `batch` people, and at most `per_workspace` of any one workspace, so a
-    big workspace's backlog never holds back the others'.
+    big workspace's backlog never holds back the others'; with `per_workspace`, a call that
+    cannot take everyone due takes them in turns across workspaces (`_due_fairly`).
 
     Call it again with the same `now` until it claims nothing: each call takes the next
     earliest (those claimed are rescheduled past `now`), and on PostgreSQL replicas calling
@@ -630,7 +639,8 @@ def claim_due(
     only when the call could not take them all, else it is what the call read.
 
     A handful of statements: one SELECT of the due rows (indexed; a second, ranked one when
-    a workspace has more than its share), a COUNT when some are left, then on SQLite one
+    more are due than the batch takes or a workspace has more than its share), a COUNT
+    when some are left, then on SQLite one
     UPDATE of their next nudge and one INSERT of the claims, on PostgreSQL the two per
     `PIPELINE_CHUNK` rows, pipelined with the schedule math. On PostgreSQL a slot that
     already has its log row fails that INSERT; the claim is then rolled back whole and run
@@ -670,7 +680,8 @@ def _claim_due(
             columns = _due_columns(db.dialect)
             query = _due(db, select(*columns), Person.next_nudge_at, now=now, batch=batch)
             due = read(query).all()
-        capped = per_workspace is not None and _over_cap(due, per_workspace)
+        # More due than one round takes, or a workspace over its share: take them in turns.
+        capped = per_workspace is not None and (len(due) >= batch or _over_cap(due, per_workspace))
         if capped:
             assert per_workspace is not None
             due = read(_due_fairly(db, now=now, batch=batch, cap=per_workspace)).all()
