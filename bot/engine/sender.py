@@ -526,6 +526,9 @@ class Dispatch:
                 self._pool = ThreadPoolExecutor(
                     max_workers=self.sender.max_threads, thread_name_prefix="psoas-send"
                 )
+            # A pass starts workers round after round, hundreds a round when every lane sends
+            # at once: keep only those running or failed, for `close` to wait on or raise.
+            self._futures = [f for f in self._futures if not f.done() or f.exception()]
             for team_id in jobs:
                 lane = self._lanes[team_id]
                 lane.workers += 1
