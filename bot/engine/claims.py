@@ -640,9 +640,9 @@ def claim_due(
 
     A handful of statements: one SELECT of the due rows (indexed; a second, ranked one when
     more are due than the batch takes or a workspace has more than its share), a COUNT
-    when some are left, then on SQLite one
-    UPDATE of their next nudge and one INSERT of the claims, on PostgreSQL the two per
-    `PIPELINE_CHUNK` rows, pipelined with the schedule math. On PostgreSQL a slot that
+    when some are left, then on SQLite one UPDATE of their next nudge and one INSERT of the
+    claims, on PostgreSQL the two per `PIPELINE_CHUNK` rows, pipelined with the schedule
+    math. On PostgreSQL a slot that
     already has its log row fails that INSERT; the claim is then rolled back whole and run
     once more, skipping such slots.
     """
