@@ -133,10 +133,12 @@ def _due(
     *,
     now: datetime,
     batch: int,
+    order: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...] = (),
 ) -> Select[*Columns]:
-    """Who is due at `now` by `due_at`, in active workspaces, earliest first; on PostgreSQL
-    rows another pass holds are skipped, so passes running at once split the work."""
-    return _due_in(db.dialect, query, due_at, now=now, batch=batch)
+    """Who is due at `now` by `due_at`, in active workspaces, in `order` (by default earliest
+    first); on PostgreSQL rows another pass holds are skipped, so passes running at once
+    split the work."""
+    return _due_in(db.dialect, query, due_at, now=now, batch=batch, order=order)
 
 
 def _due_in(
@@ -146,11 +148,12 @@ def _due_in(
     *,
     now: datetime | BindParameter[datetime],
     batch: int | BindParameter[int],
+    order: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...] = (),
 ) -> Select[*Columns]:
     query = (
         query.join(Workspace, Workspace.team_id == Person.team_id)
         .where(due_at <= now, Workspace.active.is_(True))
-        .order_by(due_at)
+        .order_by(*(order or (due_at,)))
         .limit(batch)
     )
     if dialect == "postgresql":
@@ -593,15 +596,11 @@ def _due_fairly(db: Database, *, now: datetime, batch: int, cap: int) -> Select[
     )
     query = (
         select(*_due_columns(db.dialect))
-        .join(Workspace, Workspace.team_id == Person.team_id)
         .join(ranked, (ranked.c.team_id == Person.team_id) & (ranked.c.user_id == Person.user_id))
-        .where(ranked.c.rank <= cap, Person.next_nudge_at <= now, Workspace.active.is_(True))
-        .order_by(ranked.c.rank, Person.next_nudge_at, Person.team_id)
-        .limit(batch)
+        .where(ranked.c.rank <= cap)
     )
-    if db.dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Person)
-    return query
+    order = (ranked.c.rank, Person.next_nudge_at, Person.team_id)
+    return _due(db, query, Person.next_nudge_at, now=now, batch=batch, order=order)
 
 
 def _over_cap(rows: Sequence[Sequence[Any]], cap: int) -> bool:
