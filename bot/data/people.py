@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, object_session
 
@@ -32,7 +34,7 @@ from bot.core.schedule import (
 )
 from bot.data.database import Database, insert_ignoring_duplicates
 from bot.data.driver import DriverStatement, result_processors
-from bot.data.models import NudgeLog, Person, Workspace
+from bot.data.models import NudgeLog, Person, SummarySchedule, Workspace
 from bot.data.presence import end_away, keep_away
 
 
@@ -160,7 +162,14 @@ _SPREAD = (
     .scalar_subquery()
     .label("spread_seconds")
 )
-_PERSON_ROW = select(*_CHANGE_READS, _SPREAD).where(
+_SUMMARIES = cast(Table, SummarySchedule.__table__)
+_NEXT_SUMMARY = (
+    select(_SUMMARIES.c.next_summary_at)
+    .where(_SUMMARIES.c.team_id == _PEOPLE.c.team_id, _SUMMARIES.c.user_id == _PEOPLE.c.user_id)
+    .scalar_subquery()
+    .label("next_summary_at")
+)
+_PERSON_ROW = select(*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY).where(
     _PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user")
 )
 _PERSON_ROW_LOCKED = _PERSON_ROW.with_for_update(of=_PEOPLE)
@@ -172,6 +181,39 @@ _UPDATE_PERSON = update(_PEOPLE).where(
 
 def _key(who: Who) -> dict[str, str]:
     return {"key_team": who.team_id, "key_user": who.user_id}
+
+
+def _summary_upsert(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(_SUMMARIES).values(
+        team_id=bindparam("team_id"), user_id=bindparam("user_id"), next_summary_at=bindparam("at")
+    )
+    new = statement.excluded.next_summary_at
+    # An instant already stored is not written again: no new row version, no index entry.
+    return statement.on_conflict_do_update(
+        index_elements=[_SUMMARIES.c.team_id, _SUMMARIES.c.user_id],
+        set_={"next_summary_at": new},
+        where=_SUMMARIES.c.next_summary_at.is_distinct_from(new),
+    )
+
+
+_STORE_SUMMARY = {dialect: _summary_upsert(dialect) for dialect in ("postgresql", "sqlite")}
+_DROP_SUMMARY = delete(_SUMMARIES).where(
+    _SUMMARIES.c.team_id == bindparam("team_id"), _SUMMARIES.c.user_id == bindparam("user_id")
+)
+
+
+def store_next_summary(
+    executor: Session | Connection, *, team_id: str, user_id: str, at: datetime | None
+) -> None:
+    """Keep when the person's next weekly summary is due (none: no row). In the caller's
+    transaction; a Session flushes a new person first, as the row refers to theirs."""
+    key = {"team_id": team_id, "user_id": user_id}
+    if at is None:
+        executor.execute(_DROP_SUMMARY, key)
+        return
+    bind = executor if isinstance(executor, Connection) else executor.get_bind()
+    executor.execute(_STORE_SUMMARY[bind.dialect.name], {**key, "at": at})
 
 
 def find_person(
@@ -305,7 +347,11 @@ def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
     upcoming = next_after(prefs, after=after, now=now, dnd=dnd_windows_of(person, now))
     person.next_slot_at = upcoming.slot_at
     person.next_nudge_at = upcoming.nudge_at
-    person.next_summary_at = upcoming.summary_at
+    session = object_session(person)
+    assert session is not None  # a person is rescheduled inside the unit that loaded them
+    store_next_summary(
+        session, team_id=person.team_id, user_id=person.user_id, at=upcoming.summary_at
+    )
 
 
 def reschedule_after_change(person: Person, *, now: datetime) -> None:
@@ -402,10 +448,13 @@ class _Changed:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A change worked out from the row as read: the answer, and the columns it moves."""
+    """A change worked out from the row as read: the answer, the person's columns it moves,
+    and whether it moves their next weekly summary (`summary_at`, another table's row)."""
 
     done: _Changed
     moved: dict[str, Any]
+    summary_at: datetime | None
+    summary_moved: bool
 
 
 def _plan_change(row: Any, who: Who, change: Change, now: datetime) -> _Plan | Rejected | None:
@@ -431,9 +480,10 @@ def _plan_change(row: Any, who: Who, change: Change, now: datetime) -> _Plan | R
     new = preference_columns(result)
     new["next_slot_at"] = upcoming.slot_at
     new["next_nudge_at"] = upcoming.nudge_at
-    new["next_summary_at"] = upcoming.summary_at
     moved = {column: value for column, value in new.items() if getattr(row, column) != value}
-    return _Plan(_Changed(result, new["work_days"], upcoming.nudge_at), moved)
+    summary_moved = row.next_summary_at != upcoming.summary_at
+    done = _Changed(result, new["work_days"], upcoming.nudge_at)
+    return _Plan(done, moved, upcoming.summary_at, summary_moved)
 
 
 def _change_row(
@@ -448,6 +498,8 @@ def _change_row(
         end_away(Session(bind=connection), who.team_id, who.user_id, now=now)
     if plan.moved:  # the row is locked: the other columns are as read
         connection.execute(_UPDATE_PERSON, {**_key(who), **plan.moved})
+    if plan.summary_moved:
+        store_next_summary(connection, team_id=who.team_id, user_id=who.user_id, at=plan.summary_at)
     return plan.done
 
 
@@ -466,7 +518,8 @@ def _change_unless_moved(
 ) -> _Changed | Rejected | _Moved | None:
     """The change as one read and one guarded UPDATE on the driver's connection, each
     committed as it runs; worked out again from a fresh read while someone else's write
-    lands in between."""
+    lands in between. A change that moves the next weekly summary (hours, days, on, off)
+    writes it in one transaction with the guarded UPDATE, only if that UPDATE wrote."""
     statements = _guarded_statements(db.engine.dialect)
     key = {"key_team": who.team_id, "key_user": who.user_id}
     cursor = driver.cursor()
@@ -480,18 +533,45 @@ def _change_unless_moved(
             plan = _plan_change(row, who, change, now)
             if not isinstance(plan, _Plan):
                 return plan
-            if not plan.moved:
+            if not plan.moved and not plan.summary_moved:
                 return plan.done
             update = statements.update(tuple(plan.moved))
             values = {f"set_{column}": value for column, value in plan.moved.items()}
             values["set_updated_at"] = datetime.now(UTC)  # as the column's onupdate
             values.update(zip(statements.guard_names, found[0][: len(_CHANGE_READS)], strict=True))
-            cursor.execute(update.sql, update.parameters({**key, **values}))
-            if cursor.rowcount == 1:
-                return plan.done
+            if not plan.summary_moved:
+                cursor.execute(update.sql, update.parameters({**key, **values}))
+                if cursor.rowcount == 1:
+                    return plan.done
+                continue
+            with _one_transaction(driver, statements.dialect):
+                cursor.execute(update.sql, update.parameters({**key, **values}))
+                if cursor.rowcount == 1:
+                    summary = statements.summary(plan.summary_at)
+                    at = {"team_id": who.team_id, "user_id": who.user_id, "at": plan.summary_at}
+                    cursor.execute(summary.sql, summary.parameters(at))
+                    return plan.done
     finally:
         cursor.close()
     return _MOVED
+
+
+@contextmanager
+def _one_transaction(driver: Any, dialect: Dialect) -> Iterator[None]:
+    """The statements inside, on the driver's autocommit connection, committed together
+    (rolled back on an error); on SQLite with its writer lock taken at BEGIN, as every unit's."""
+    if dialect.name == "postgresql":
+        with driver.transaction():
+            yield
+        return
+    driver.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if driver.in_transaction:
+            driver.execute("ROLLBACK")
+        raise
+    driver.execute("COMMIT")
 
 
 class _GuardedStatements:
@@ -500,7 +580,7 @@ class _GuardedStatements:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.read = DriverStatement(_PERSON_ROW, dialect)
-        columns = [*_CHANGE_READS, _SPREAD]
+        columns = [*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY]
         self._results = result_processors(columns, dialect)
         self._row: Any = namedtuple("_Row", [column.key for column in columns])  # type: ignore[misc]
         # The row as read, every column of it, compared as the driver handed it back (an
@@ -513,6 +593,12 @@ class _GuardedStatements:
             )
         )
         self._updates: dict[tuple[str, ...], DriverStatement] = {}
+        self._store_summary = DriverStatement(_STORE_SUMMARY[dialect.name], dialect)
+        self._drop_summary = DriverStatement(_DROP_SUMMARY, dialect)
+
+    def summary(self, at: datetime | None) -> DriverStatement:
+        """What keeps a next weekly summary at `at` (`store_next_summary`)."""
+        return self._drop_summary if at is None else self._store_summary
 
     def row(self, values: Sequence[Any]) -> Any:
         return self._row._make(
@@ -577,7 +663,8 @@ def mark_deactivated(db: Database, who: Who) -> bool:
         if person is None:
             return False
         person.stopped_reason = "account_inactive"
-        person.next_slot_at = person.next_nudge_at = person.next_summary_at = None
+        person.next_slot_at = person.next_nudge_at = None
+        store_next_summary(session, team_id=who.team_id, user_id=who.user_id, at=None)
         return True
 
 

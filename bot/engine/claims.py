@@ -53,7 +53,7 @@ from bot.core.schedule import (
 )
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.driver import as_sqlalchemy_error
-from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
+from bot.data.models import Base, LogKind, LogStatus, NudgeLog, Person, Workspace
 from bot.data.people import SCHEDULE_COLUMNS, find_person
 from bot.engine.sender import Outcome
 
@@ -134,11 +134,12 @@ def _due(
     now: datetime,
     batch: int,
     order: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...] = (),
+    lock_of: type[Base] = Person,
 ) -> Select[*Columns]:
     """Who is due at `now` by `due_at`, in active workspaces, in `order` (by default earliest
-    first); on PostgreSQL rows another pass holds are skipped, so passes running at once
-    split the work."""
-    return _due_in(db.dialect, query, due_at, now=now, batch=batch, order=order)
+    first); on PostgreSQL rows of `lock_of` another pass holds are skipped, so passes
+    running at once split the work."""
+    return _due_in(db.dialect, query, due_at, now=now, batch=batch, order=order, lock_of=lock_of)
 
 
 def _due_in(
@@ -149,6 +150,7 @@ def _due_in(
     now: datetime | BindParameter[datetime],
     batch: int | BindParameter[int],
     order: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...] = (),
+    lock_of: type[Base] = Person,
 ) -> Select[*Columns]:
     query = (
         query.join(Workspace, Workspace.team_id == Person.team_id)
@@ -157,7 +159,7 @@ def _due_in(
         .limit(batch)
     )
     if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Person)
+        query = query.with_for_update(skip_locked=True, of=lock_of)
     return query
 
 

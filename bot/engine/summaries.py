@@ -2,9 +2,10 @@
 
 A summary is claimed like a nudge (one log row per person and week, written before the DM
 goes out), but a handful of statements serve any number of people: one SELECT of the due
-rows (plain columns, locked with SKIP LOCKED on PostgreSQL), one UPDATE of their next summary
-(an executemany on SQLite), one INSERT of the claims, in one short transaction. Rendering
-reads everyone's stats in three queries afterwards, outside that transaction.
+rows (plain columns, their `summary_schedule` rows locked with SKIP LOCKED on PostgreSQL), one
+UPDATE of their next summary (an executemany on SQLite), one INSERT of the claims, in one
+short transaction. Rendering reads everyone's stats in three queries afterwards, outside that
+transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, select, text
+from sqlalchemy import Row, Select, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from bot.core.content import Library
@@ -21,7 +22,7 @@ from bot.core.schedule import next_summary, summary_time
 from bot.core.stats import Stats
 from bot.data.activity import read_stats_many
 from bot.data.database import ENGINE_WORK_SECONDS, Database
-from bot.data.models import LogKind, Person
+from bot.data.models import LogKind, Person, SummarySchedule
 from bot.data.people import SCHEDULE_COLUMNS, Who, dnd_windows_of, to_preferences
 from bot.engine.claims import (
     _PG_INSTANT,
@@ -47,7 +48,7 @@ SUMMARY_COLUMNS = (
     Person.team_id,
     Person.user_id,
     Person.next_nudge_at,
-    Person.next_summary_at,
+    SummarySchedule.next_summary_at,
     *SCHEDULE_COLUMNS,
     Person.dnd_start,
     Person.dnd_end,
@@ -57,12 +58,12 @@ SUMMARY_COLUMNS = (
     Person.away_until,
 )
 
-_people = cast(Table, Person.__table__)
+_summaries = cast(Table, SummarySchedule.__table__)
 
 # One executemany for the whole batch (Core: none of the ORM's per-row work).
 _NEXT_SUMMARY = (
-    _people.update()
-    .where(_people.c.team_id == bindparam("b_team"), _people.c.user_id == bindparam("b_user"))
+    _summaries.update()
+    .where(_summaries.c.team_id == bindparam("b_team"), _summaries.c.user_id == bindparam("b_user"))
     .values(next_summary_at=bindparam("b_at"))
 )
 
@@ -72,9 +73,9 @@ _NEXT_SUMMARY = (
 # than hashing the whole people table (as the nudge claim's `_PG_RESCHEDULE`).
 _PG_NEXT_SUMMARY = text(
     f"""
-    UPDATE people AS p SET next_summary_at = {_PG_INSTANT.format("slot_us")}
+    UPDATE summary_schedule AS s SET next_summary_at = {_PG_INSTANT.format("slot_us")}
     FROM {_PG_ROWS}
-    WHERE p.team_id = raw.team_id AND p.user_id = raw.user_id AND p.next_summary_at <= :now
+    WHERE s.team_id = raw.team_id AND s.user_id = raw.user_id AND s.next_summary_at <= :now
     """
 )
 _PG_CLAIM = pg_claim_statement(LogKind.SUMMARY)
@@ -146,6 +147,21 @@ def _decide(row: Row[*tuple[Any, ...]], now: datetime) -> tuple[datetime | None,
     return following, True
 
 
+def _due_summaries(db: Database, *, now: datetime, batch: int) -> Select[*tuple[Any, ...]]:
+    """Whose weekly summary is due, with what deciding it reads of them."""
+    query = (
+        select(*SUMMARY_COLUMNS)
+        .select_from(SummarySchedule)
+        .join(
+            Person,
+            (Person.team_id == SummarySchedule.team_id)
+            & (Person.user_id == SummarySchedule.user_id),
+        )
+    )
+    due_at = SummarySchedule.next_summary_at
+    return _due(db, query, due_at, now=now, batch=batch, lock_of=SummarySchedule)
+
+
 def claim_summaries(
     db: Database, *, now: datetime, worker: str, batch: int = CLAIM_BATCH
 ) -> list[Claimed]:
@@ -153,9 +169,7 @@ def claim_summaries(
     The summaries themselves are rendered after, outside this transaction
     (`summary_messages`)."""
     with _pass_session(db, heavy=True) as session:
-        due = session.execute(
-            _due(db, select(*SUMMARY_COLUMNS), Person.next_summary_at, now=now, batch=batch)
-        ).all()
+        due = session.execute(_due_summaries(db, now=now, batch=batch)).all()
         # Everything after (team, user, next nudge) decides, and people due together mostly
         # share it (one zone, default hours): decide once per distinct row.
         decided: dict[tuple[Any, ...], tuple[datetime | None, bool]] = {}

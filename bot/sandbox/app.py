@@ -27,7 +27,7 @@ from bot.core.content import Library, load_library
 from bot.core.formatting import fmt_local
 from bot.core.preferences import Preferences
 from bot.data.database import Database
-from bot.data.models import Person, TeamBreak, Workspace
+from bot.data.models import Person, SummarySchedule, TeamBreak, Workspace
 from bot.data.people import Who, read_preferences
 from bot.data.schema import upgrade
 from bot.engine.sender import Sender
@@ -400,7 +400,7 @@ class Sandbox:
         break is due, in an active workspace."""
         due_columns = (
             (Person.next_nudge_at, Person.team_id),
-            (Person.next_summary_at, Person.team_id),
+            (SummarySchedule.next_summary_at, SummarySchedule.team_id),
             (TeamBreak.next_at, TeamBreak.team_id),
         )
         instants = []

@@ -51,7 +51,15 @@ from bot.core.content import Library, load_library
 from bot.core.preferences import Preferences, days_to_mask, mask_to_days
 from bot.core.schedule import dnd_windows, next_summary, summary_time
 from bot.data.database import ENGINE_WORK_SECONDS, Database
-from bot.data.models import AwayPeriod, Completion, LogKind, NudgeLog, Person, Workspace
+from bot.data.models import (
+    AwayPeriod,
+    Completion,
+    LogKind,
+    NudgeLog,
+    Person,
+    SummarySchedule,
+    Workspace,
+)
 from bot.data.movement import read_movement
 from bot.data.people import Who, dnd_windows_of, to_preferences
 from bot.engine.claims import (
@@ -97,6 +105,7 @@ WEEKS = (
 )  # fmt: skip
 INTERVALS = (30, 45, 60, 60, 60, 90, 120)
 PEOPLE = cast(Table, Person.__table__)
+SUMMARIES = cast(Table, SummarySchedule.__table__)
 
 
 def backends(text_: str) -> list[str]:
@@ -285,7 +294,10 @@ def populate(db: Database, population: Population) -> None:
             cast(Table, Workspace.__table__).insert(),
             [{"team_id": f"TSUMM{i:03d}", "active": True} for i in range(WORKSPACES)],
         )
-    load(db, PEOPLE, population.people)
+    summaries = ("team_id", "user_id", "next_summary_at")
+    people = [{k: v for k, v in row.items() if k not in summaries[2:]} for row in population.people]
+    load(db, PEOPLE, people)
+    load(db, SUMMARIES, [{k: row[k] for k in summaries} for row in population.people])
     load(db, cast(Table, Completion.__table__), population.completions)
     load(db, cast(Table, AwayPeriod.__table__), population.away)
     with db.engine.begin() as connection:
@@ -295,8 +307,8 @@ def populate(db: Database, population: Population) -> None:
 def restore(db: Database, population: Population) -> None:
     """Undo a pass's summaries: no log rows, and everyone due again at their slot."""
     statement = (
-        update(PEOPLE)
-        .where(PEOPLE.c.team_id == bindparam("t"), PEOPLE.c.user_id == bindparam("u"))
+        update(SUMMARIES)
+        .where(SUMMARIES.c.team_id == bindparam("t"), SUMMARIES.c.user_id == bindparam("u"))
         .values(next_summary_at=bindparam("at"))
     )
     params = [{"t": t, "u": u, "at": slot} for (t, u), slot in population.slots.items()]
@@ -312,21 +324,27 @@ def claim_per_person(db: Database, *, now: datetime, worker: str) -> list[Claime
     """The claim as it was before issue 13 (ORM people, one UPDATE each at the flush)."""
     claims: list[dict[str, object]] = []
     with _pass_session(db, heavy=True) as session:
-        due = session.scalars(
-            _due(db, select(Person), Person.next_summary_at, now=now, batch=CLAIM_BATCH)
+        query = select(SummarySchedule, Person).join(
+            Person,
+            (Person.team_id == SummarySchedule.team_id)
+            & (Person.user_id == SummarySchedule.user_id),
+        )
+        due_at = SummarySchedule.next_summary_at
+        due = session.execute(
+            _due(db, query, due_at, now=now, batch=CLAIM_BATCH, lock_of=SummarySchedule)
         ).all()
-        for person in due:
-            slot = person.next_summary_at
+        for schedule, person in due:
+            slot = schedule.next_summary_at
             assert slot is not None
             prefs = to_preferences(person)
-            person.next_summary_at = next_summary(prefs, after=now)
+            schedule.next_summary_at = next_summary(prefs, after=now)
             if now - slot >= SUMMARY_GRACE:
                 continue
             when = summary_time(prefs, slot, dnd=dnd_windows_of(person, now))
             if when is None:
                 continue
             if when > slot:
-                person.next_summary_at = when
+                schedule.next_summary_at = when
                 continue
             claims.append(
                 claim_row(

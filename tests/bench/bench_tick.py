@@ -71,6 +71,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
+from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
@@ -81,7 +82,7 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, text
 from bot.core.preferences import Preferences
 from bot.core.schedule import CATCH_UP_LIMIT, DndWindow, catch_up, next_nudge, next_summary
 from bot.data.installations import EncryptedInstallationStore, parse_keys
-from bot.data.models import Person, Workspace
+from bot.data.models import Base, Workspace
 from bot.data.people import preference_columns
 from tests.bench.harness import (
     ZONES,
@@ -246,11 +247,13 @@ LATE_LUNCH = (clock_time(12, 30), clock_time(13, 30))
 AFTERNOON = (clock_time(15, 30), clock_time(16))
 QUIET = (None, None, None, LUNCH, LATE_LUNCH, AFTERNOON)
 POOL_SIZE = 1500  # distinct due rows: a claim's per-row schedule work is not one cached row
-# The person's columns as the app writes them (`preference_columns`), then the schedule.
+# The person's columns as the app writes them (`preference_columns`), then the schedule;
+# their next weekly summary's row (`summary_schedule`).
 COLUMNS = (
-    "team_id", "user_id", *preference_columns(Preferences()), "next_summary_at",
+    "team_id", "user_id", *preference_columns(Preferences()),
     "next_slot_at", "next_nudge_at", "dnd_start", "dnd_end", "dnd_checked_at",
 )  # fmt: skip
+SUMMARY_COLUMNS = ("team_id", "user_id", "next_summary_at")
 
 
 def nightly_dnd(zone: str, now: datetime) -> tuple[datetime, datetime]:
@@ -463,31 +466,32 @@ def seed(engine: Engine, workload: Workload, pool: Sequence[dict[str, Any]], key
                     installed_at=(NOW - timedelta(days=30)).timestamp(),
                 )
             )  # fmt: skip
-    rows = people_rows(workload, pool)
+    for name, columns in (("people", COLUMNS), ("summary_schedule", SUMMARY_COLUMNS)):
+        copy_rows(engine, name, columns, people_rows(workload, pool))
+    with engine.connect() as connection:  # as a database in use would have them
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+
+
+def copy_rows(
+    engine: Engine, table: str, columns: Sequence[str], rows: Iterator[dict[str, Any]]
+) -> None:
+    """`columns` of `rows` into `table`: COPY on PostgreSQL, chunked INSERTs elsewhere."""
     if engine.dialect.name == "postgresql":
         raw = engine.raw_connection()
         try:
             driver: Any = raw.driver_connection
-            statement = f"COPY people ({', '.join(COLUMNS)}) FROM STDIN"
+            statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
-                    copy.write_row([row[name] for name in COLUMNS])
+                    copy.write_row([row[name] for name in columns])
             driver.commit()
         finally:
             raw.close()
-    else:
-        people = cast(Table, Person.__table__)
-        with engine.begin() as connection:
-            batch: list[dict[str, Any]] = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) == COPY_CHUNK:
-                    connection.execute(people.insert(), batch)
-                    batch = []
-            if batch:
-                connection.execute(people.insert(), batch)
-    with engine.connect() as connection:  # as a database in use would have them
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        return
+    target = Base.metadata.tables[table]
+    with engine.begin() as connection:
+        while chunk := [{name: row[name] for name in columns} for row in islice(rows, COPY_CHUNK)]:
+            connection.execute(target.insert(), chunk)
 
 
 def transactions(engine: Engine) -> tuple[int, int]:

@@ -23,10 +23,17 @@ from bot.core.changes import (
     TurnOn,
 )
 from bot.core.preferences import Preferences
-from bot.core.schedule import DndStatus
+from bot.core.schedule import DndStatus, next_summary
 from bot.data.activity import record_completion
 from bot.data.database import Database
-from bot.data.models import Completion, CompletionSource, NudgeLog, Person, Workspace
+from bot.data.models import (
+    Completion,
+    CompletionSource,
+    NudgeLog,
+    Person,
+    SummarySchedule,
+    Workspace,
+)
 from bot.data.people import (
     Who,
     change_preferences,
@@ -64,24 +71,34 @@ def test_forget_me_deletes_the_person_their_completions_and_their_nudge_log(
         )  # fmt: skip
     claims, _, _ = claim_due(db, now=datetime(2026, 11, 25, 10, tzinfo=UTC), worker="w")
     assert len(claims) == 2  # a nudge log row each
+    assert _next_summary(db, WHO) is not None
     assert forget(db, WHO) == 1
     with db.session() as session:
         assert session.get(Person, (WHO.team_id, WHO.user_id)) is None
         left = session.execute(select(Completion.user_id)).scalars().all()
         logged = session.execute(select(NudgeLog.user_id)).scalars().all()
     assert left == ["U2"] and logged == ["U2"]  # the other person keeps theirs
+    assert _next_summary(db, WHO) is None and _next_summary(db, other) is not None
     assert forget(db, WHO) == 0  # nothing left to forget
 
 
+def _next_summary(db: Database, who: Who) -> datetime | None:
+    with db.session() as session:
+        schedule = session.get(SummarySchedule, (who.team_id, who.user_id))
+        return schedule.next_summary_at if schedule else None
+
+
 def _columns(db: Database, who: Who) -> dict[str, object]:
+    """What is stored of the person: their row, and when their next weekly summary is due."""
     with db.session() as session:
         person = find_person(session, team_id=who.team_id, user_id=who.user_id)
         assert person is not None
-        return {
+        columns: dict[str, object] = {
             column.key: getattr(person, column.key)
             for column in Person.__table__.columns
             if column.key not in {"user_id", "created_at", "updated_at"}
         }
+    return {**columns, "next_summary_at": _next_summary(db, who)}
 
 
 def test_a_change_answered_in_the_ack_saves_and_shows_what_the_full_change_does(
@@ -111,6 +128,7 @@ def test_a_change_answered_in_the_ack_saves_and_shows_what_the_full_change_does(
         TurnOff(),
         TurnOn(),
     ]
+    summaries: set[datetime | None] = set()
     for number, step in enumerate(steps):
         now = start + timedelta(minutes=7 * number)
         answered = change_without_slack(db, fast, step, now=now)
@@ -125,6 +143,11 @@ def test_a_change_answered_in_the_ack_saves_and_shows_what_the_full_change_does(
         assert stored.pop("next_nudge_at") == answered.next_nudge_at, step
         reference.pop("next_nudge_at")
         assert stored == reference, step
+        # The weekly summary moves with the days, and goes with the summaries or the nudges.
+        summary = next_summary(answered, after=now - timedelta(microseconds=1))
+        assert stored["next_summary_at"] == summary, step
+        summaries.add(summary)
         if answered.next_nudge_at is not None:
             assert answered.next_nudge_at == stored["next_slot_at"] + answered.nudge_offset
     assert answered.nudge_offset > timedelta(0)
+    assert None in summaries and len(summaries) >= 3  # moved by days, gone when turned off

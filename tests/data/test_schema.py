@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -333,3 +334,44 @@ def test_migrate_to_an_older_revision_and_back(tmp_path: Path) -> None:
     assert migrate().stdout.strip() == f"database schema: {PREVIOUS} -> {HEAD}"
     unknown = migrate("--to", "0042")
     assert unknown.returncode == 2 and "--to 0042: this code knows revisions 0001" in unknown.stderr
+
+
+def test_next_summaries_move_to_their_own_table_and_back_unchanged(database_url: str) -> None:
+    """0012 takes `next_summary_at` off `people`: every stored instant comes through the
+    upgrade and the downgrade, and no one gains a summary they did not have."""
+    engine = create_engine(database_url)
+    two_people = text(
+        "INSERT INTO people (team_id, user_id, opted_in, tz, work_start, work_end, work_days, "
+        "interval_minutes, weekly_summary, meetings, next_summary_at) VALUES "
+        "('T1', 'UDUE', true, 'UTC', '09:00:00', '17:00:00', 31, 60, true, true, :due), "
+        "('T1', 'UOFF', true, 'UTC', '09:00:00', '17:00:00', 31, 60, false, true, NULL)"
+    )
+    due = datetime(2026, 11, 27, 15, tzinfo=UTC)
+
+    def read(query: str) -> dict[str, datetime | None]:
+        with engine.connect() as connection:
+            rows = connection.execute(text(query)).all()
+        # SQLite hands instants back as text; PostgreSQL in the server's zone.
+        return {
+            user: None if at is None else datetime.fromisoformat(str(at)).astimezone(UTC)
+            for user, at in rows
+        }
+
+    try:
+        downgrade(database_url, "0011")
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO workspaces (team_id) VALUES ('T1')"))
+            connection.execute(two_people, {"due": due})
+        upgrade(database_url, "0012")
+        assert "next_summary_at" not in {c["name"] for c in inspect(engine).get_columns("people")}
+        assert read("SELECT user_id, next_summary_at FROM summary_schedule") == {"UDUE": due}
+        downgrade(database_url, "0011")
+        assert "summary_schedule" not in inspect(engine).get_table_names()
+        back = read("SELECT user_id, next_summary_at FROM people")
+        assert back == {"UDUE": due, "UOFF": None}
+    finally:
+        upgrade(database_url, "head")
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM people WHERE team_id = 'T1'"))
+            connection.execute(text("DELETE FROM workspaces WHERE team_id = 'T1'"))
+        engine.dispose()

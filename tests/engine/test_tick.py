@@ -13,7 +13,7 @@ from bot.core.changes import SetHours, SetInterval, SetQuiet
 from bot.core.content import Library
 from bot.core.schedule import DndStatus
 from bot.data.database import Database
-from bot.data.models import NudgeLog, Person
+from bot.data.models import NudgeLog, Person, SummarySchedule
 from bot.data.people import Who, read_preferences, record_dnd
 from bot.engine.claims import CLAIM_LEASE, claim_due
 from bot.engine.sender import Sender
@@ -29,7 +29,7 @@ def next_due(db: Database) -> datetime | None:
     with db.session() as session:
         candidates = [
             session.scalar(select(func.min(Person.next_nudge_at))),
-            session.scalar(select(func.min(Person.next_summary_at))),
+            session.scalar(select(func.min(SummarySchedule.next_summary_at))),
         ]
         claimed = session.scalar(
             select(func.min(NudgeLog.claimed_at)).where(NudgeLog.status == "claimed")
