@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from bot.core.changes import SetHours
 from bot.core.content import Library
@@ -17,6 +17,7 @@ from bot.data.activity import record_completion
 from bot.data.database import Database
 from bot.data.models import LogKind, LogStatus, NudgeLog
 from bot.data.people import Who, forget, record_dnd
+from bot.engine.claims import claim_due
 from bot.engine.sender import Sender
 from bot.engine.summaries import claim_summaries, summary_messages
 from bot.engine.tick import run_tick
@@ -160,3 +161,23 @@ def test_thirty_summaries_take_as_many_statements_as_three(db: Database, library
     three = claim_and_render(db, library, FRIDAY_4PM)
     assert thirty[0] == 30 and three[0] == 3
     assert thirty[1] == three[1] <= 12
+
+
+def test_passes_at_once_skip_a_summary_another_holds_and_still_send_its_persons_nudge(
+    postgres_db: Database,
+) -> None:
+    """Replicas on PostgreSQL: a weekly summary another pass holds is skipped at once, not
+    waited for, and claimed by that pass alone; holding it keeps no one's nudge back (the
+    summary pass locks the summary's row, not the person's)."""
+    held, free = Who("T1", "U1"), Who("T1", "U2")
+    for who in (held, free):
+        opt_in(postgres_db, who, "UTC", MONDAY)
+    with postgres_db.engine.connect() as other_pass:
+        other_pass.execute(text("SELECT 1 FROM summary_schedule WHERE user_id = 'U1' FOR UPDATE"))
+        summaries_now = claim_summaries(postgres_db, now=FRIDAY_4PM, worker="w2")
+        nudges_now, _, _ = claim_due(postgres_db, now=FRIDAY_4PM, worker="w2")
+        other_pass.rollback()
+    assert [claim.user_id for claim in summaries_now] == ["U2"]
+    assert sorted(claim.user_id for claim in nudges_now) == ["U1", "U2"]
+    later = claim_summaries(postgres_db, now=FRIDAY_4PM, worker="w1")
+    assert [claim.user_id for claim in later] == ["U1"]
