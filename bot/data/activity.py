@@ -28,6 +28,7 @@ from bot.data.models import (
     NudgeAnswer,
     NudgeLog,
     Person,
+    SummarySchedule,
 )
 from bot.data.movement import movement_stats, stats_for_person
 from bot.data.people import (
@@ -266,10 +267,21 @@ def export_data(db: Database, who: Who) -> dict[str, Any]:
             .where(NudgeLog.team_id == who.team_id, NudgeLog.user_id == who.user_id)
             .order_by(NudgeLog.slot_at)
         ).all()
+        away = session.scalars(
+            select(AwayPeriod)
+            .where(AwayPeriod.team_id == who.team_id, AwayPeriod.user_id == who.user_id)
+            .order_by(AwayPeriod.started_at)
+        ).all()
+        summary = session.get(SummarySchedule, (who.team_id, who.user_id))
+        # The next weekly summary is kept in a table of its own; shown with the settings.
+        next_summary = (
+            summary.next_summary_at.isoformat() if summary and summary.next_summary_at else None
+        )
         return {
             "workspace": who.team_id,
             "user": who.user_id,
-            "preferences": as_json(person),
+            "preferences": {**as_json(person), "next_summary_at": next_summary},
             "completions": [as_json(c) for c in completions],
             "nudges": [as_json(n) for n in nudges],
+            "away": [as_json(period) for period in away],
         }

@@ -206,8 +206,9 @@ _DROP_SUMMARY = delete(_SUMMARIES).where(
 def store_next_summary(
     executor: Session | Connection, *, team_id: str, user_id: str, at: datetime | None
 ) -> None:
-    """Keep when the person's next weekly summary is due (none: no row). In the caller's
-    transaction; a Session flushes a new person first, as the row refers to theirs."""
+    """Keep when the person's next weekly summary is due; None deletes their row (the
+    summary pass may still leave one holding NULL: never due). In the caller's transaction;
+    a Session flushes a new person first, as the row refers to theirs."""
     key = {"team_id": team_id, "user_id": user_id}
     if at is None:
         executor.execute(_DROP_SUMMARY, key)
@@ -341,12 +342,18 @@ def after_change(pending: datetime | None, now: datetime) -> datetime:
     return after - timedelta(microseconds=1)
 
 
-def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
-    """Set the person's next nudge: the first one whose slot comes strictly after `after`."""
+def reschedule(person: Person, *, after: datetime, now: datetime, summary: bool = True) -> None:
+    """Set the person's next nudge: the first one whose slot comes strictly after `after`;
+    and with `summary`, their next weekly summary. Without it the summary is left as stored:
+    a change of what decides only nudges (Do Not Disturb, a meeting, an away status) cannot
+    move it, and a summary the pass put off until DND ends must stay put off, not go to
+    next week (writing it would also cost a statement on every such event)."""
     prefs = to_preferences(person, offset=workspace_offset(object_session(person), person))
     upcoming = next_after(prefs, after=after, now=now, dnd=dnd_windows_of(person, now))
     person.next_slot_at = upcoming.slot_at
     person.next_nudge_at = upcoming.nudge_at
+    if not summary:
+        return
     session = object_session(person)
     assert session is not None  # a person is rescheduled inside the unit that loaded them
     store_next_summary(
@@ -354,15 +361,17 @@ def reschedule(person: Person, *, after: datetime, now: datetime) -> None:
     )
 
 
-def reschedule_after_change(person: Person, *, now: datetime) -> None:
+def reschedule_after_change(person: Person, *, now: datetime, summary: bool = True) -> None:
     """After a settings, time zone or DND change (see `after_change`)."""
-    reschedule(person, after=after_change(person.next_slot_at, now), now=now)
+    reschedule(person, after=after_change(person.next_slot_at, now), now=now, summary=summary)
 
 
-def update_dnd(person: Person, status: DndStatus, *, now: datetime) -> None:
+def update_dnd(person: Person, status: DndStatus, *, now: datetime, summary: bool = False) -> None:
+    """Keep Slack's Do Not Disturb window and reschedule; `summary` when a settings change
+    comes with it (see `reschedule`)."""
     person.dnd_start, person.dnd_end = status.start, status.end
     person.dnd_checked_at = now
-    reschedule_after_change(person, now=now)
+    reschedule_after_change(person, now=now, summary=summary)
 
 
 def read_preferences(db: Database, who: Who) -> Preferences | None:
@@ -398,7 +407,7 @@ def _apply(
     if isinstance(change, SetMeetings) and not change.on:
         end_away(session, person.team_id, person.user_id, now=now)
     if dnd is not None:
-        update_dnd(person, dnd, now=now)
+        update_dnd(person, dnd, now=now, summary=True)
     else:
         reschedule_after_change(person, now=now)
     return to_preferences(person, offset=workspace_offset(session, person))
@@ -698,7 +707,7 @@ def update_presence(session: Session, person: Person, presence: Presence, *, now
     person.away_until = presence.away_until
     if (person.busy_until, person.busy_kind, person.away_until) == before:
         return False
-    reschedule_after_change(person, now=now)
+    reschedule_after_change(person, now=now, summary=False)
     return True
 
 

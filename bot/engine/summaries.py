@@ -6,6 +6,11 @@ rows (plain columns, their `summary_schedule` rows locked with SKIP LOCKED on Po
 UPDATE of their next summary (an executemany on SQLite), one INSERT of the claims, in one
 short transaction. Rendering reads everyone's stats in three queries afterwards, outside that
 transaction.
+
+The pass locks the summary's row, not the person's: a nudge claim running meanwhile still
+takes them. A settings change that moves the summary, landing during the claim, waits for
+it (it writes the same row) and then stores the summary its new settings give; the summary
+already claimed goes out, as one claimed a moment before the change would have.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ from sqlalchemy import event, select, text
 
 from bot.core.changes import SetHours
 from bot.core.content import Library
+from bot.core.presence import Presence
 from bot.core.schedule import DndStatus
 from bot.data.activity import record_completion
 from bot.data.database import Database
 from bot.data.models import LogKind, LogStatus, NudgeLog
-from bot.data.people import Who, forget, record_dnd
+from bot.data.people import Who, forget, record_dnd, record_presence
 from bot.engine.claims import claim_due
 from bot.engine.sender import Sender
 from bot.engine.summaries import claim_summaries, summary_messages
@@ -91,6 +92,25 @@ def test_a_weekly_summary_waits_for_do_not_disturb_to_end(
     assert sorted(summaries(standin)) == ["U1", "U2"]
     run_tick(db, sender, library, now=FRIDAY_4PM + timedelta(minutes=45))
     assert [len(texts) for texts in summaries(standin).values()] == [1, 1]
+
+
+def test_a_summary_put_off_by_do_not_disturb_outlasts_events_that_only_move_nudges(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    """Slack reports DND again, and a status says "In a meeting", while this week's summary
+    waits for DND to end: it still comes when DND ends, not next week."""
+    who = Who("T1", "U1")
+    opt_in(db, who, "UTC", MONDAY)
+    dnd = DndStatus(start=utc(2026, 11, 23, 15, 50), end=utc(2026, 11, 23, 16, 20))
+    assert record_dnd(db, who, dnd, now=MONDAY)
+    run_tick(db, sender, library, now=FRIDAY_4PM)
+    assert summaries(standin) == {}  # put off until 16:20
+    meanwhile = FRIDAY_4PM + timedelta(minutes=5)
+    assert record_dnd(db, who, dnd, now=meanwhile)
+    in_a_meeting = Presence(busy_until=FRIDAY_4PM + timedelta(minutes=10), busy_kind="meeting")
+    assert record_presence(db, who, in_a_meeting, now=meanwhile)
+    run_tick(db, sender, library, now=FRIDAY_4PM + timedelta(minutes=30))
+    assert list(summaries(standin)) == ["U1"]
 
 
 def test_a_summary_missed_by_downtime_waits_for_next_week(

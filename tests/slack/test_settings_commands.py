@@ -146,4 +146,7 @@ def test_export_sends_everything_as_a_json_file(slack: Bot, db: Database) -> Non
     exported = json.loads(upload.args["body"])
     assert exported["user"] == "U0001" and exported["preferences"]["opted_in"] is True
     assert [c["exercise"] for c in exported["completions"]] == ["march"]
+    # Kept apart from the settings, still part of what is stored about them.
+    assert datetime.fromisoformat(exported["preferences"]["next_summary_at"]).tzinfo is not None
+    assert exported["away"] == []
     assert complete.args.get("channel_id") == "D0001"  # the DM conversations.open gave
