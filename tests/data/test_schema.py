@@ -168,10 +168,12 @@ def test_a_schema_at_head_is_known_without_alembic_and_an_older_one_is_not(
 
 
 def test_each_migration_names_the_oldest_code_it_runs_and_chains_compose() -> None:
-    # 0007 only adds; 0006 and 0008 drop columns (contract steps); 0009 and 0010 only add.
+    # 0007 only adds; 0006 and 0008 drop columns (contract steps); 0009 and 0010 only add;
+    # 0012 moves people.next_summary_at to a table of its own (a contract step).
     assert oldest_compatible_code("0007") == "0006"
     assert oldest_compatible_code("0008") == "0008"
     assert oldest_compatible_code("0010") == "0009"
+    assert oldest_compatible_code("0012") == "0012"
     assert oldest_compatible_code("0006") == "0006"
     assert oldest_compatible_code("0001") == "0001"
 
