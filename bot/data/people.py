@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -348,13 +348,13 @@ def reschedule(person: Person, *, after: datetime, now: datetime, summary: bool 
     a change of what decides only nudges (Do Not Disturb, a meeting, an away status) cannot
     move it, and a summary the pass put off until DND ends must stay put off, not go to
     next week (writing it would also cost a statement on every such event)."""
-    prefs = to_preferences(person, offset=workspace_offset(object_session(person), person))
+    session = object_session(person)
+    prefs = to_preferences(person, offset=workspace_offset(session, person))
     upcoming = next_after(prefs, after=after, now=now, dnd=dnd_windows_of(person, now))
     person.next_slot_at = upcoming.slot_at
     person.next_nudge_at = upcoming.nudge_at
     if not summary:
         return
-    session = object_session(person)
     assert session is not None  # a person is rescheduled inside the unit that loaded them
     store_next_summary(
         session, team_id=person.team_id, user_id=person.user_id, at=upcoming.summary_at
@@ -548,17 +548,15 @@ def _change_unless_moved(
             values = {f"set_{column}": value for column, value in plan.moved.items()}
             values["set_updated_at"] = datetime.now(UTC)  # as the column's onupdate
             values.update(zip(statements.guard_names, found[0][: len(_CHANGE_READS)], strict=True))
-            if not plan.summary_moved:
+            # A moved summary is written in one transaction with the UPDATE, if that wrote.
+            summary_too = plan.summary_moved
+            with _one_transaction(driver, statements.dialect) if summary_too else nullcontext():
                 cursor.execute(update.sql, update.parameters({**key, **values}))
                 if cursor.rowcount == 1:
-                    return plan.done
-                continue
-            with _one_transaction(driver, statements.dialect):
-                cursor.execute(update.sql, update.parameters({**key, **values}))
-                if cursor.rowcount == 1:
-                    summary = statements.summary(plan.summary_at)
-                    at = {"team_id": who.team_id, "user_id": who.user_id, "at": plan.summary_at}
-                    cursor.execute(summary.sql, summary.parameters(at))
+                    if summary_too:
+                        summary = statements.summary(plan.summary_at)
+                        at = {"team_id": who.team_id, "user_id": who.user_id, "at": plan.summary_at}
+                        cursor.execute(summary.sql, summary.parameters(at))
                     return plan.done
     finally:
         cursor.close()

@@ -154,15 +154,8 @@ def _decide(row: Row[*tuple[Any, ...]], now: datetime) -> tuple[datetime | None,
 
 def _due_summaries(db: Database, *, now: datetime, batch: int) -> Select[*tuple[Any, ...]]:
     """Whose weekly summary is due, with what deciding it reads of them."""
-    query = (
-        select(*SUMMARY_COLUMNS)
-        .select_from(SummarySchedule)
-        .join(
-            Person,
-            (Person.team_id == SummarySchedule.team_id)
-            & (Person.user_id == SummarySchedule.user_id),
-        )
-    )
+    # Joined by the schedule's foreign key to its person.
+    query = select(*SUMMARY_COLUMNS).select_from(SummarySchedule).join(Person)
     due_at = SummarySchedule.next_summary_at
     return _due(db, query, due_at, now=now, batch=batch, lock_of=SummarySchedule)
 
