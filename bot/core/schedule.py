@@ -24,9 +24,10 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import overload
+from typing import NamedTuple, overload
+from zoneinfo import ZoneInfo
 
-from bot.core.preferences import Preferences, zone_or_utc
+from bot.core.preferences import Preferences, mask_to_days, quick_preferences, zone_or_utc
 from bot.core.presence import UNTIL_CLEARED
 
 # After downtime, a missed slot is still sent if it is under this old; older ones are dropped.
@@ -136,11 +137,15 @@ def in_quiet_hours(prefs: Preferences, instant: datetime) -> bool:
     quiet = prefs.quiet
     if quiet is None:
         return False
-    local = instant.astimezone(prefs.zone).time().replace(tzinfo=None)
+    return _quiet_at(instant.astimezone(prefs.zone).time(), quiet)
+
+
+def _quiet_at(clock: time, quiet: tuple[time, time]) -> bool:
+    """Whether a local wall time (naive) is inside quiet hours."""
     start, end = quiet
     if start < end:
-        return start <= local < end
-    return local >= start or local < end  # wraps midnight
+        return start <= clock < end
+    return clock >= start or clock < end  # wraps midnight
 
 
 def slots_after(prefs: Preferences, after: datetime) -> Iterator[datetime]:
@@ -473,3 +478,93 @@ def catch_up(
         latest = following
     fresh = now - latest.send_at < CATCH_UP_LIMIT and still_wanted(prefs, latest)
     return (latest if fresh else None), following
+
+
+class _Steady(NamedTuple):
+    """What a claim's shortcut knows of one working pattern and due slot."""
+
+    zone: ZoneInfo
+    slot_clock: time  # the due slot's local wall time
+    following: datetime  # the slot after it
+    following_clock: time
+    after_following: datetime | None  # the slot after that one, if on the same day
+    work_end: datetime  # the end of the following slot's working day
+
+
+# A working pattern (zone, work start and end, working days as a mask, interval) and a due
+# slot, as a claim reads them: people due together share far fewer of these than schedules.
+SteadyKey = tuple[str, time, time, int, int, datetime]
+SteadyMemo = dict[SteadyKey, _Steady | None]
+
+
+def _steady(key: SteadyKey) -> _Steady | None:
+    tz, work_start, work_end, work_days, interval, slot = key
+    pattern = quick_preferences(
+        tz=tz,
+        work_start=work_start,
+        work_end=work_end,
+        work_days=mask_to_days(work_days),
+        interval_minutes=interval,
+    )
+    fast = _next_slot_fast(pattern, slot)
+    if fast is None or fast[0] - slot > FAST_REACH:
+        return None
+    following, after_following, work_end_at = fast
+    zone = pattern.zone
+    return _Steady(
+        zone,
+        slot.astimezone(zone).time(),
+        following,
+        following.astimezone(zone).time(),
+        after_following,
+        work_end_at,
+    )
+
+
+def steady_catch_up(
+    due: Nudge,
+    key: SteadyKey,
+    quiet: tuple[time, time] | None,
+    snoozed_until: datetime | None,
+    dnd: Sequence[DndWindow],
+    offset: timedelta,
+    *,
+    now: datetime,
+    memo: SteadyMemo,
+) -> tuple[Nudge | None, Nudge] | None:
+    """`catch_up` for a claim's common case, or None when the general rules must decide.
+
+    The common case: an opted-in person (not stopped, away or busy, as a claim reads them)
+    due at a slot of a day with no clock change in its working window, whose next slot is
+    not yet due and not in quiet hours, a snooze or Do Not Disturb. That next slot then
+    follows from `key` alone, and the people of one claim share few keys: it is worked out
+    once per key (`memo`, kept for one claim), and each person adds only their quiet hours,
+    DND and offset. A property test holds it equal to `catch_up` wherever it answers."""
+    slot = due.slot
+    if snoozed_until is not None and snoozed_until > slot:
+        return None
+    if key in memo:
+        steady = memo[key]
+    else:
+        steady = memo[key] = _steady(key)
+    if steady is None or steady.following <= now:  # more slots came due: catch up in full
+        return None
+    following = steady.following
+    if quiet and _quiet_at(steady.following_clock, quiet):
+        return None
+    start = following
+    if offset:  # as `_spread_start`
+        moved = following + offset
+        if (
+            (steady.after_following is None or moved < steady.after_following)
+            and moved < steady.work_end
+            and not (quiet and _quiet_at(moved.astimezone(steady.zone).time(), quiet))
+        ):
+            start = moved
+    if dnd and _covered(start, dnd):
+        return None
+    # `still_wanted`, and not too late to send
+    fresh = now - due.send_at < CATCH_UP_LIMIT and not (
+        quiet and _quiet_at(steady.slot_clock, quiet)
+    )
+    return (due if fresh else None), Nudge(following, start)

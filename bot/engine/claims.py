@@ -47,9 +47,11 @@ from bot.core.schedule import (
     NO_OFFSET,
     DndWindow,
     Nudge,
+    SteadyMemo,
     catch_up,
     dnd_windows,
     spread_offset,
+    steady_catch_up,
 )
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.driver import as_sqlalchemy_error
@@ -346,14 +348,14 @@ def _schedule_and_write_postgresql(
 
     inserting = []
     claiming_count = 0
-    schedules: _Schedules = {}
+    memos = _Memos()
     with _on_the_driver(session, "claim pipeline") as driver:
         try:
             with driver.pipeline():
                 updates = driver.cursor()
                 for start in range(0, len(due), PIPELINE_CHUNK):
                     chunk = due[start : start + PIPELINE_CHUNK]
-                    rescheduled, claiming = _schedule_all(chunk, now, schedules)
+                    rescheduled, claiming = _schedule_all(chunk, now, memos)
                     if rescheduled.teams:  # every row of the chunk, in order
                         row_ids = ";".join([row[_ROW_ID] for row in chunk])
                         params = {**rescheduled.pg_rows(), "row_ids": row_ids, "now": now}
@@ -503,6 +505,23 @@ def _insert_claims_sqlite(
     ]
 
 
+def _steady_schedule(
+    row: Sequence[Any], now: datetime, offset: timedelta, memo: SteadyMemo
+) -> tuple[Nudge | None, Nudge] | None:
+    """`_schedule_due` by the schedule's shortcut (`steady_catch_up`), without building the
+    person's preferences; None when the general rules must decide."""
+    (_team_id, _user_id, opted_in, tz, work_start, work_end, work_days, interval, quiet_start,
+     quiet_end, snoozed_until, stopped_reason, _weekly_summary, next_slot_at, next_nudge_at,
+     dnd_start, dnd_end, *_spread_and_row_id) = row  # fmt: skip
+    if not opted_in or stopped_reason:
+        return None
+    quiet = (quiet_start, quiet_end) if quiet_start is not None and quiet_end is not None else None
+    dnd = dnd_windows(start=dnd_start, end=dnd_end, now=now) if dnd_start else NO_WINDOWS
+    key = (tz, work_start, work_end, work_days, interval, next_slot_at)
+    due = Nudge(next_slot_at, next_nudge_at)
+    return steady_catch_up(due, key, quiet, snoozed_until, dnd, offset, now=now, memo=memo)
+
+
 def _schedule_due(
     row: Sequence[Any], now: datetime, offset: timedelta = NO_OFFSET
 ) -> tuple[Nudge | None, Nudge | None]:
@@ -545,19 +564,29 @@ _SPREAD = _position(Workspace.nudge_spread_seconds)
 _SCHEDULE_INPUTS = slice(_position(Person.user_id) + 1, _SPREAD)
 
 
-_Schedules = dict[tuple[Any, ...], tuple[Nudge | None, Nudge | None]]
+@dataclass
+class _Memos:
+    """What one claim works out once and reuses across its rows and chunks."""
+
+    # Whole schedules, by everything they depend on: for the rows the shortcut leaves.
+    schedules: dict[tuple[Any, ...], tuple[Nudge | None, Nudge | None]] = field(
+        default_factory=dict
+    )
+    steady: SteadyMemo = field(default_factory=dict)
 
 
 def _schedule_all(
-    due: Sequence[Sequence[Any]], now: datetime, known: _Schedules | None = None
+    due: Sequence[Sequence[Any]], now: datetime, memos: _Memos | None = None
 ) -> tuple[_People, _People]:
-    """Everyone due: (their next nudges, the nudges to claim now). People with the same
-    settings, stored nudge, DND and place in the slot get the same schedule, worked out
-    once (`known`, kept across the chunks of one claim): those due together often share a
-    time zone and hours (the defaults most of all), and the math is most of a claim's
-    Python."""
+    """Everyone due: (their next nudges, the nudges to claim now). The math is most of a
+    claim's Python, so it is shared: most rows take the schedule's shortcut, which works
+    out each working pattern's next slot once; the rest get the schedule of anyone with
+    the same settings, stored nudge, DND and place in the slot, worked out once (people
+    due together often share a time zone and hours, the defaults most of all). `memos` is
+    kept across the chunks of one claim."""
     rescheduled, claiming = _People(), _People()
-    known = {} if known is None else known
+    memos = _Memos() if memos is None else memos
+    known, steady = memos.schedules, memos.steady
     for row in due:
         team_id, user_id, spread = row[0], row[1], row[_SPREAD]
         offset = (
@@ -565,10 +594,13 @@ def _schedule_all(
             if spread
             else NO_OFFSET
         )
-        key = (*row[_SCHEDULE_INPUTS], offset)
-        schedule = known.get(key)
+        schedule: tuple[Nudge | None, Nudge | None] | None
+        schedule = _steady_schedule(row, now, offset, steady)
         if schedule is None:
-            schedule = known[key] = _schedule_due(row, now, offset)
+            key = (*row[_SCHEDULE_INPUTS], offset)
+            schedule = known.get(key)
+            if schedule is None:
+                schedule = known[key] = _schedule_due(row, now, offset)
         nudge, upcoming = schedule
         rescheduled.add(team_id, user_id, upcoming)
         if nudge is not None:

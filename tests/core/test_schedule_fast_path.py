@@ -1,25 +1,31 @@
-"""The schedule's shortcut (the next slot is the last one plus the interval) and the spread
-offset inside a slot: the shortcut always agrees with laying out whole days. Pure."""
+"""The schedule's shortcuts and the spread offset inside a slot: the next slot as the last one
+plus the interval always agrees with laying out whole days, and a claim's shortcut
+(`steady_catch_up`) with `catch_up` wherever it answers. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.preferences import Preferences
+from bot.core.preferences import Preferences, days_to_mask
 from bot.core.presence import UNTIL_CLEARED
 from bot.core.schedule import (
     DndWindow,
     Nudge,
+    SteadyKey,
+    SteadyMemo,
     _next_nudge_general,
     busy_windows,
+    catch_up,
     dnd_windows,
     next_nudge,
     slots_after,
     spread_offset,
+    steady_catch_up,
 )
 
 # Zones with and without DST, north and south, with odd offsets, and DST changes inside
@@ -176,3 +182,109 @@ def test_quiet_hours_longer_than_the_shortcut_steps_still_find_the_next_slot() -
     never = replace(prefs, quiet_start=time(9), quiet_end=time(17))
     assert next_nudge(never, after=nine) is None
     assert _next_nudge_general(never, after=nine, windows=[]) is None
+
+
+def steady_key(prefs: Preferences, slot: datetime) -> SteadyKey:
+    """The shortcut's key, as a claim builds it from a due row."""
+    days = days_to_mask(prefs.work_days)
+    return (prefs.tz, prefs.work_start, prefs.work_end, days, prefs.interval_minutes, slot)
+
+
+def claims_shortcut(
+    prefs: Preferences, due: Nudge, *, now: datetime, dnd: Sequence[DndWindow], memo: SteadyMemo
+) -> tuple[Nudge | None, Nudge] | None:
+    return steady_catch_up(
+        due,
+        steady_key(prefs, due.slot),
+        prefs.quiet,
+        prefs.snoozed_until,
+        dnd,
+        prefs.nudge_offset,
+        now=now,
+        memo=memo,
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    prefs=preferences(),
+    base=st.sampled_from(STARTS),
+    hours=st.integers(0, 24 * 8),
+    nth=st.integers(0, 12),
+    # The stored send time: the slot, or later (a spread offset, the end of DND), in minutes.
+    deferred=st.integers(0, 3 * 60) | st.just(0),
+    # How long after its send time the nudge is claimed (downtime: hours).
+    late_seconds=st.integers(0, 5 * 3600) | st.integers(0, 90),
+    dnd=st.none() | st.tuples(st.integers(-24 * 60, 24 * 60), st.integers(1, 16 * 60)),
+    snooze_minutes=st.none() | st.integers(-3 * 60, 3 * 24 * 60),
+)
+def test_a_claims_shortcut_answers_as_catch_up_does_or_leaves_it_to_catch_up(
+    prefs: Preferences,
+    base: datetime,
+    hours: int,
+    nth: int,
+    deferred: int,
+    late_seconds: int,
+    dnd: tuple[int, int] | None,
+    snooze_minutes: int | None,
+) -> None:
+    """Any due stored nudge, claimed on time or after downtime: the shortcut gives exactly
+    what `catch_up` gives, or None. Run twice on one memo, as a claim's people share it."""
+    slots = list(
+        zip(range(nth + 1), slots_after(prefs, base + timedelta(hours=hours)), strict=False)
+    )
+    if not slots:
+        return
+    slot = slots[-1][1]
+    due = Nudge(slot, slot + timedelta(minutes=deferred))
+    now = due.send_at + timedelta(seconds=late_seconds)
+    if snooze_minutes is not None:
+        prefs = replace(prefs, snoozed_until=slot + timedelta(minutes=snooze_minutes))
+    windows: Sequence[DndWindow] = ()
+    if dnd is not None:
+        start = now + timedelta(minutes=dnd[0])
+        windows = dnd_windows(start=start, end=start + timedelta(minutes=dnd[1]), now=now)
+    memo: SteadyMemo = {}
+    for _ in range(2):
+        quick = claims_shortcut(prefs, due, now=now, dnd=windows, memo=memo)
+        if quick is not None:
+            assert quick == catch_up(prefs, due, now=now, dnd=windows)
+
+
+BERLIN_NINE_TO_FIVE = Preferences(opted_in=True, tz="Europe/Berlin")
+
+
+def test_a_claims_shortcut_answers_an_ordinary_hour_and_shares_its_slot_math() -> None:
+    ten = datetime(2026, 12, 2, 9, tzinfo=UTC)  # 10:00 in Berlin, a Wednesday
+    due = Nudge(ten, ten)
+    memo: SteadyMemo = {}
+    for now in (ten, ten + timedelta(minutes=14)):
+        answer = claims_shortcut(BERLIN_NINE_TO_FIVE, due, now=now, dnd=(), memo=memo)
+        assert answer == (due, Nudge(ten + timedelta(hours=1), ten + timedelta(hours=1)))
+    # Past the catch-up limit: not sent, and the next one still comes at 11:00.
+    late = claims_shortcut(
+        BERLIN_NINE_TO_FIVE, due, now=ten + timedelta(minutes=15), dnd=(), memo=memo
+    )
+    assert late == (None, Nudge(ten + timedelta(hours=1), ten + timedelta(hours=1)))
+    assert len(memo) == 1  # one working pattern and slot, worked out once
+    # The day's last slot (16:00): the next is Thursday's first, at 10:00.
+    four = ten + timedelta(hours=6)
+    answer = claims_shortcut(BERLIN_NINE_TO_FIVE, Nudge(four, four), now=four, dnd=(), memo=memo)
+    assert answer == (Nudge(four, four), Nudge(ten + timedelta(days=1), ten + timedelta(days=1)))
+
+
+def test_a_claims_shortcut_leaves_quiet_hours_dnd_snoozes_and_downtime_to_catch_up() -> None:
+    ten = datetime(2026, 12, 2, 9, tzinfo=UTC)
+    due = Nudge(ten, ten)
+    eleven = ten + timedelta(hours=1)
+    quiet = replace(BERLIN_NINE_TO_FIVE, quiet_start=time(11), quiet_end=time(12))
+    dnd = dnd_windows(start=eleven, end=eleven + timedelta(minutes=30), now=ten)
+    snoozed = replace(BERLIN_NINE_TO_FIVE, snoozed_until=ten + timedelta(hours=3))
+    for prefs, windows, now in [
+        (quiet, (), ten),  # the next slot is in quiet hours
+        (BERLIN_NINE_TO_FIVE, dnd, ten),  # ... or in Do Not Disturb
+        (snoozed, (), ten),  # snoozed past the due slot
+        (BERLIN_NINE_TO_FIVE, (), eleven),  # the next slot came due too (downtime)
+    ]:
+        assert claims_shortcut(prefs, due, now=now, dnd=windows, memo={}) is None
+        assert catch_up(prefs, due, now=now, dnd=windows) is not None
