@@ -206,9 +206,8 @@ _DROP_SUMMARY = delete(_SUMMARIES).where(
 def store_next_summary(
     executor: Session | Connection, *, team_id: str, user_id: str, at: datetime | None
 ) -> None:
-    """Keep when the person's next weekly summary is due; None deletes their row (the
-    summary pass may still leave one holding NULL: never due). In the caller's transaction;
-    a Session flushes a new person first, as the row refers to theirs."""
+    """Keep when the person's next weekly summary is due; None deletes their row. In the
+    caller's transaction; a Session flushes a new person first, as the row refers to theirs."""
     key = {"team_id": team_id, "user_id": user_id}
     if at is None:
         executor.execute(_DROP_SUMMARY, key)

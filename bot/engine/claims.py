@@ -56,7 +56,7 @@ from bot.core.schedule import (
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.driver import as_sqlalchemy_error
 from bot.data.models import Base, LogKind, LogStatus, NudgeLog, Person, Workspace
-from bot.data.people import SCHEDULE_COLUMNS, find_person
+from bot.data.people import SCHEDULE_COLUMNS, find_person, store_next_summary
 from bot.engine.sender import Outcome
 
 log = logging.getLogger(__name__)
@@ -861,6 +861,10 @@ def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
             if person is not None:
                 person.stopped_reason = outcome.error
                 person.next_slot_at = person.next_nudge_at = None
+                # A stopped person gets no weekly summary either.
+                store_next_summary(
+                    session, team_id=outcome.team_id, user_id=outcome.user_id, at=None
+                )
         elif outcome.kind == "workspace":
             workspace = session.get(Workspace, outcome.team_id)
             if workspace is not None:

@@ -3,9 +3,9 @@
 A summary is claimed like a nudge (one log row per person and week, written before the DM
 goes out), but a handful of statements serve any number of people: one SELECT of the due
 rows (plain columns, their `summary_schedule` rows locked with SKIP LOCKED on PostgreSQL), one
-UPDATE of their next summary (an executemany on SQLite), one INSERT of the claims, in one
-short transaction. Rendering reads everyone's stats in three queries afterwards, outside that
-transaction.
+UPDATE of their next summary (an executemany on SQLite), one DELETE of the rows of people
+who no longer get one (stopped, say), one INSERT of the claims, in one short transaction.
+Rendering reads everyone's stats in three queries afterwards, outside that transaction.
 
 The pass locks the summary's row, not the person's: a nudge claim running meanwhile still
 takes them. A settings change that moves the summary, landing during the claim, waits for
@@ -83,10 +83,20 @@ _PG_NEXT_SUMMARY = text(
     WHERE s.team_id = raw.team_id AND s.user_id = raw.user_id AND s.next_summary_at <= :now
     """
 )
+_PG_DROP_SUMMARIES = text(
+    f"""
+    DELETE FROM summary_schedule AS s USING {_PG_ROWS}
+    WHERE s.team_id = raw.team_id AND s.user_id = raw.user_id AND s.next_summary_at <= :now
+    """
+)
 _PG_CLAIM = pg_claim_statement(LogKind.SUMMARY)
+_DROP_SUMMARIES = _summaries.delete().where(
+    _summaries.c.team_id == bindparam("b_team"), _summaries.c.user_id == bindparam("b_user")
+)
 
 
-# (team, user, an instant): a next summary to store, or the slot of a summary to claim.
+# (team, user, an instant): a next summary to store (None: none, the row goes), or the slot
+# of a summary to claim.
 Planned = tuple[str, str, datetime | None]
 
 
@@ -104,8 +114,11 @@ def _pg_rows(rows: list[Planned]) -> dict[str, str]:
 def _write_postgresql(
     session: Session, updates: list[Planned], claims: list[Planned], *, now: datetime, worker: str
 ) -> list[Row[Any]]:
-    if updates:
-        session.execute(_PG_NEXT_SUMMARY, {**_pg_rows(updates), "now": now})
+    moved = [row for row in updates if row[2] is not None]
+    if moved:
+        session.execute(_PG_NEXT_SUMMARY, {**_pg_rows(moved), "now": now})
+    if dropped := [row for row in updates if row[2] is None]:
+        session.execute(_PG_DROP_SUMMARIES, {**_pg_rows(dropped), "now": now})
     if not claims:
         return []
     return list(session.execute(_PG_CLAIM, {**_pg_rows(claims), "now": now, "worker": worker}))
@@ -114,10 +127,14 @@ def _write_postgresql(
 def _write_portably(
     session: Session, updates: list[Planned], claims: list[Planned], *, now: datetime, worker: str
 ) -> list[Row[Any]]:
-    if updates:
+    if moved := [row for row in updates if row[2] is not None]:
         session.execute(
             _NEXT_SUMMARY,
-            [{"b_team": team, "b_user": user, "b_at": at} for team, user, at in updates],
+            [{"b_team": team, "b_user": user, "b_at": at} for team, user, at in moved],
+        )
+    if dropped := [row for row in updates if row[2] is None]:
+        session.execute(
+            _DROP_SUMMARIES, [{"b_team": team, "b_user": user} for team, user, _ in dropped]
         )
     rows = [
         claim_row(

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.core.content import Library
 from bot.data.database import Database
-from bot.data.models import NudgeLog
+from bot.data.models import NudgeLog, SummarySchedule
 from bot.data.people import Who, read_preferences
 from bot.engine.sender import Outcome, Outgoing, RateLimiter, Sender
 from bot.engine.tick import run_tick
@@ -77,6 +77,8 @@ def test_account_inactive_stops_that_person_with_a_reason(
     prefs = read_preferences(db, Who("T1", "U0GONE"))
     assert prefs.stopped_reason == "account_inactive"
     assert run_tick(db, sender, library, now=utc(2026, 11, 25, 11)).sent == 1  # only U_HERE
+    with db.session() as session:  # no weekly summary for them either
+        assert session.scalars(select(SummarySchedule.user_id)).all() == ["U0HERE"]
 
 
 def test_a_revoked_token_stops_that_workspace_only(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select, text, update
 
 from bot.core.changes import SetHours
 from bot.core.content import Library
@@ -16,7 +16,7 @@ from bot.core.presence import Presence
 from bot.core.schedule import DndStatus
 from bot.data.activity import record_completion
 from bot.data.database import Database
-from bot.data.models import LogKind, LogStatus, NudgeLog
+from bot.data.models import LogKind, LogStatus, NudgeLog, Person, SummarySchedule
 from bot.data.people import Who, forget, record_dnd, record_presence
 from bot.engine.claims import claim_due
 from bot.engine.sender import Sender
@@ -144,6 +144,30 @@ def test_someone_forgotten_after_the_claim_gets_nothing(db: Database, library: L
         assert [(r.user_id, r.kind, r.status) for r in rows] == [
             ("U1", LogKind.SUMMARY, LogStatus.CLAIMED)
         ]
+
+
+def next_summaries(db: Database) -> dict[str, datetime | None]:
+    """Each stored next weekly summary, by user id."""
+    with db.session() as session:
+        rows = session.execute(select(SummarySchedule.user_id, SummarySchedule.next_summary_at))
+        return {user: at for user, at in rows}
+
+
+def test_someone_stopped_before_their_summary_gets_none_and_keeps_no_schedule(
+    db: Database, sender: Sender, library: Library, standin: SlackStandIn
+) -> None:
+    """A person Slack stopped (an older release left their summary row) is dropped from the
+    summary schedule by the pass, not kept as a row that is never due."""
+    stopped, kept = Who("T1", "U1"), Who("T1", "U2")
+    opt_in(db, stopped, "UTC", MONDAY)
+    opt_in(db, kept, "UTC", MONDAY)
+    with db.session() as session:
+        session.execute(
+            update(Person).where(Person.user_id == "U1").values(stopped_reason="account_inactive")
+        )
+    report = run_tick(db, sender, library, now=FRIDAY_4PM)
+    assert report.summaries == 1 and list(summaries(standin)) == ["U2"]
+    assert next_summaries(db) == {"U2": FRIDAY_4PM + timedelta(days=7)}
 
 
 @contextmanager
