@@ -10,7 +10,9 @@ The population: realistic, varied preferences. Each person has a profile drawn (
 Friday, Sunday to Thursday, Monday to Saturday, Monday to Thursday), intervals (15 to 120
 minutes), quiet hours (none, lunch, overnight), a scheduled Slack DND window (none, overnight,
 lunch), and some are snoozed or away for days. Exactly 2,000 people are due at `now`, each with
-a profile of their own (so no two due rows share a schedule and no per-row cache can help);
+a profile of their own (so no two due rows share a whole schedule and the claim's memo of
+schedules cannot help); like real people they share working patterns (zone, hours, days,
+interval), which the claim's shortcut works out once each: the report gives how many;
 everyone else has one of 5,000 idle profiles whose next nudge is after `now`. Every row is
 stored as the engine itself would have left it: `next_slot_at`/`next_nudge_at` hold the
 person's next nudge worked out from their own preferences and DND, so the full scan, which
@@ -232,6 +234,12 @@ class Population:
             elif len(idle) < IDLE_PROFILES:
                 idle.append((profile, nudge))
         return cls(due, idle)
+
+    def working_patterns(self) -> int:
+        """How many distinct working patterns and slots (the claim shortcut's key) the due
+        people have."""
+        keys = ("tz", "work_start", "work_end", "work_days", "interval_minutes")
+        return len({(*(p.values[k] for k in keys), nudge.slot) for p, nudge in self.due})
 
     def person(self, index: int) -> tuple[str, str, Profile, Nudge | None]:
         """(team_id, user_id, profile, stored next nudge): the first DUE indexes are due."""
@@ -639,6 +647,9 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
         ),
         f"claim: 1 cold run + {args.repeat} timed runs, state restored between runs; "
         "SQL statements and driver time from one more instrumented run",
+        f"the {DUE:,} due: {DUE:,} distinct profiles, "
+        f"{Population.plan(NOW).working_patterns():,} distinct working patterns and slots "
+        "(zone, hours, days, interval, slot; the claim's shortcut works each out once)",
         load.line(),
         "",
     ]
