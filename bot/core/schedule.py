@@ -491,13 +491,18 @@ class _Steady(NamedTuple):
     work_end: datetime  # the end of the following slot's working day
 
 
-# A working pattern (zone, work start and end, working days as a mask, interval) and a due
-# slot, as a claim reads them: people due together share far fewer of these than schedules.
+# A working pattern: zone, work start and end, working days (as a mask), interval; as a
+# claim reads them. People due together share far fewer of these than whole schedules.
+WorkingPattern = tuple[str, time, time, int, int]
+# A working pattern and a due slot: what the next slot follows from.
 SteadyKey = tuple[str, time, time, int, int, datetime]
 SteadyMemo = dict[SteadyKey, _Steady | None]
 
 
 def _steady(key: SteadyKey) -> _Steady | None:
+    """The slot after `key`'s due slot, as `next_nudge` finds it first (`_next_slot_fast`),
+    with the local clock times the shortcut checks quiet hours against; None where the
+    shortcut does not apply (a clock change in the working window, a slot too far off)."""
     tz, work_start, work_end, work_days, interval, slot = key
     pattern = quick_preferences(
         tz=tz,
@@ -523,7 +528,7 @@ def _steady(key: SteadyKey) -> _Steady | None:
 
 def steady_catch_up(
     due: Nudge,
-    key: SteadyKey,
+    pattern: WorkingPattern,
     quiet: tuple[time, time] | None,
     snoozed_until: datetime | None,
     dnd: Sequence[DndWindow],
@@ -534,15 +539,19 @@ def steady_catch_up(
 ) -> tuple[Nudge | None, Nudge] | None:
     """`catch_up` for a claim's common case, or None when the general rules must decide.
 
-    The common case: an opted-in person (not stopped, away or busy, as a claim reads them)
-    due at a slot of a day with no clock change in its working window, whose next slot is
-    not yet due and not in quiet hours, a snooze or Do Not Disturb. That next slot then
-    follows from `key` alone, and the people of one claim share few keys: it is worked out
-    once per key (`memo`, kept for one claim), and each person adds only their quiet hours,
-    DND and offset. A property test holds it equal to `catch_up` wherever it answers."""
+    For an opted-in person who is not stopped, read as a claim reads them (no busy or away
+    state), with a spread `offset` of zero or more. The common case: no snooze runs past
+    the due slot, the due slot is on a day with no clock change in its working window, and
+    the next slot is not yet due, not in quiet hours, and its start (the slot, or its
+    offset after it) not in Do Not Disturb. That next slot follows from the working
+    pattern and the due slot alone, which the people of one claim share: it is worked out
+    once per pattern and slot (`memo`, kept for one claim), and each person adds only their
+    quiet hours, snooze, DND and offset. A property test holds it equal to `catch_up`
+    wherever it answers."""
     slot = due.slot
     if snoozed_until is not None and snoozed_until > slot:
         return None
+    key = (*pattern, slot)
     if key in memo:
         steady = memo[key]
     else:

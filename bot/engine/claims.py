@@ -517,9 +517,9 @@ def _steady_schedule(
         return None
     quiet = (quiet_start, quiet_end) if quiet_start is not None and quiet_end is not None else None
     dnd = dnd_windows(start=dnd_start, end=dnd_end, now=now) if dnd_start else NO_WINDOWS
-    key = (tz, work_start, work_end, work_days, interval, next_slot_at)
+    pattern = (tz, work_start, work_end, work_days, interval)
     due = Nudge(next_slot_at, next_nudge_at)
-    return steady_catch_up(due, key, quiet, snoozed_until, dnd, offset, now=now, memo=memo)
+    return steady_catch_up(due, pattern, quiet, snoozed_until, dnd, offset, now=now, memo=memo)
 
 
 def _schedule_due(

@@ -221,6 +221,7 @@ class Population:
     idle: list[tuple[Profile, Nudge | None]]
 
     @classmethod
+    @functools.cache  # the same draw every time: made once, for every backend and the report
     def plan(cls, now: datetime) -> Population:
         rng = random.Random(13)
         due: list[tuple[Profile, Nudge]] = []

@@ -16,7 +16,6 @@ from bot.core.presence import UNTIL_CLEARED
 from bot.core.schedule import (
     DndWindow,
     Nudge,
-    SteadyKey,
     SteadyMemo,
     _next_nudge_general,
     busy_windows,
@@ -184,25 +183,25 @@ def test_quiet_hours_longer_than_the_shortcut_steps_still_find_the_next_slot() -
     assert _next_nudge_general(never, after=nine, windows=[]) is None
 
 
-def steady_key(prefs: Preferences, slot: datetime) -> SteadyKey:
-    """The shortcut's key, as a claim builds it from a due row."""
-    days = days_to_mask(prefs.work_days)
-    return (prefs.tz, prefs.work_start, prefs.work_end, days, prefs.interval_minutes, slot)
-
-
 def claims_shortcut(
     prefs: Preferences, due: Nudge, *, now: datetime, dnd: Sequence[DndWindow], memo: SteadyMemo
 ) -> tuple[Nudge | None, Nudge] | None:
-    return steady_catch_up(
-        due,
-        steady_key(prefs, due.slot),
-        prefs.quiet,
-        prefs.snoozed_until,
-        dnd,
-        prefs.nudge_offset,
-        now=now,
-        memo=memo,
+    """The shortcut as a claim asks it, from the person's preferences."""
+    pattern = (
+        prefs.tz,
+        prefs.work_start,
+        prefs.work_end,
+        days_to_mask(prefs.work_days),
+        prefs.interval_minutes,
     )
+    return steady_catch_up(
+        due, pattern, prefs.quiet, prefs.snoozed_until, dnd, prefs.nudge_offset, now=now, memo=memo
+    )
+
+
+# One memo for every example, as one claim's people share it: an entry that depended on
+# something its key leaves out would answer a later example wrongly.
+SHARED_MEMO: SteadyMemo = {}
 
 
 @settings(max_examples=2000, deadline=None)
@@ -229,7 +228,7 @@ def test_a_claims_shortcut_answers_as_catch_up_does_or_leaves_it_to_catch_up(
     snooze_minutes: int | None,
 ) -> None:
     """Any due stored nudge, claimed on time or after downtime: the shortcut gives exactly
-    what `catch_up` gives, or None. Run twice on one memo, as a claim's people share it."""
+    what `catch_up` gives, or None; asked twice, from a memo every example shares."""
     slots = list(
         zip(range(nth + 1), slots_after(prefs, base + timedelta(hours=hours)), strict=False)
     )
@@ -244,9 +243,8 @@ def test_a_claims_shortcut_answers_as_catch_up_does_or_leaves_it_to_catch_up(
     if dnd is not None:
         start = now + timedelta(minutes=dnd[0])
         windows = dnd_windows(start=start, end=start + timedelta(minutes=dnd[1]), now=now)
-    memo: SteadyMemo = {}
     for _ in range(2):
-        quick = claims_shortcut(prefs, due, now=now, dnd=windows, memo=memo)
+        quick = claims_shortcut(prefs, due, now=now, dnd=windows, memo=SHARED_MEMO)
         if quick is not None:
             assert quick == catch_up(prefs, due, now=now, dnd=windows)
 
@@ -274,17 +272,21 @@ def test_a_claims_shortcut_answers_an_ordinary_hour_and_shares_its_slot_math() -
 
 
 def test_a_claims_shortcut_leaves_quiet_hours_dnd_snoozes_and_downtime_to_catch_up() -> None:
-    ten = datetime(2026, 12, 2, 9, tzinfo=UTC)
+    ten = datetime(2026, 12, 2, 9, tzinfo=UTC)  # 10:00 in Berlin
     due = Nudge(ten, ten)
-    eleven = ten + timedelta(hours=1)
+    eleven, noon = ten + timedelta(hours=1), ten + timedelta(hours=2)
     quiet = replace(BERLIN_NINE_TO_FIVE, quiet_start=time(11), quiet_end=time(12))
     dnd = dnd_windows(start=eleven, end=eleven + timedelta(minutes=30), now=ten)
     snoozed = replace(BERLIN_NINE_TO_FIVE, snoozed_until=ten + timedelta(hours=3))
-    for prefs, windows, now in [
-        (quiet, (), ten),  # the next slot is in quiet hours
-        (BERLIN_NINE_TO_FIVE, dnd, ten),  # ... or in Do Not Disturb
-        (snoozed, (), ten),  # snoozed past the due slot
-        (BERLIN_NINE_TO_FIVE, (), eleven),  # the next slot came due too (downtime)
+    for prefs, windows, now, answer in [
+        # The next slot is in quiet hours: skipped, the one after comes.
+        (quiet, (), ten, (due, Nudge(noon, noon))),
+        # ... or in Do Not Disturb: it waits for the end.
+        (BERLIN_NINE_TO_FIVE, dnd, ten, (due, Nudge(eleven, eleven + timedelta(minutes=30)))),
+        # Snoozed past the due slot: not sent, and the first slot after the snooze is next.
+        (snoozed, (), ten, (None, Nudge(ten + timedelta(hours=3), ten + timedelta(hours=3)))),
+        # The next slot came due too (downtime): that one is sent instead.
+        (BERLIN_NINE_TO_FIVE, (), eleven, (Nudge(eleven, eleven), Nudge(noon, noon))),
     ]:
         assert claims_shortcut(prefs, due, now=now, dnd=windows, memo={}) is None
-        assert catch_up(prefs, due, now=now, dnd=windows) is not None
+        assert catch_up(prefs, due, now=now, dnd=windows) == answer

@@ -29,12 +29,12 @@ def test_a_connection_cut_in_the_middle_of_a_claim_claims_no_one_and_loses_no_on
     chunks = 0
     schedule_all = claims._schedule_all
 
-    def cut_before_the_second_chunk(due: Sequence[Sequence[Any]], now: Any, *known: Any) -> Any:
+    def cut_before_the_second_chunk(due: Sequence[Sequence[Any]], now: Any, *memos: Any) -> Any:
         nonlocal chunks
         chunks += 1
         if chunks == 2:
             proxy.cut()
-        return schedule_all(due, now, *known)
+        return schedule_all(due, now, *memos)
 
     monkeypatch.setattr(claims, "_schedule_all", cut_before_the_second_chunk)
     with pytest.raises(DatabaseUnavailableError) as cut:
@@ -67,11 +67,11 @@ def test_a_statement_failing_in_the_claim_pipeline_is_the_engines_database_error
     chunks = 0
     schedule_all = claims._schedule_all
 
-    def second_chunk_fails(due: Sequence[Sequence[Any]], now: Any, *known: Any) -> Any:
+    def second_chunk_fails(due: Sequence[Sequence[Any]], now: Any, *memos: Any) -> Any:
         nonlocal chunks
         chunks += 1
         monkeypatch.setattr(claims, "_PG_CLAIM_SQL", failing if chunks == 2 else original)
-        return schedule_all(due, now, *known)
+        return schedule_all(due, now, *memos)
 
     monkeypatch.setattr(claims, "_schedule_all", second_chunk_fails)
     with pytest.raises(DatabaseUnavailableError) as failed:
