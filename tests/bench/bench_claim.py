@@ -37,8 +37,10 @@ people: at most 50 ms on PostgreSQL, at most 100 ms on SQLite. With other `--siz
 checked at the smallest and the largest size, and the report says so. Where the time goes is
 printed per backend and size: SELECT, UPDATE, INSERT (inside the driver), on PostgreSQL the
 pipelined part (schedule math overlapped with the UPDATE and INSERT, chunk by chunk), commit,
-and the rest (Python: rows, schedule math, parameters). `--check` exits 1 when a target is
-missed; otherwise it always exits 0. `--quick`: 10,000 and 50,000 people, 3 timed
+and the rest (Python: rows, schedule math, parameters). On PostgreSQL the server's own work
+is printed too: each of the claim's statements run under EXPLAIN ANALYZE in a transaction
+rolled back, the floor of a claim however little Python it takes. `--check` exits 1 when a
+target is missed; otherwise it always exits 0. `--quick`: 10,000 and 50,000 people, 3 timed
 runs, the full scan estimated beyond 10,000 rows.
 PostgreSQL: the server and database of `--postgres-url` (default `psoas_bench`; the database is
 created if missing and its tables dropped and migrated anew: never point it at the tests' one).
@@ -458,6 +460,8 @@ class ClaimResult:
     cpu_ms: float = 0.0  # median CPU time of this process in the timed runs
     reference_ms: float = 0.0  # median of the reference workload, run before each timed claim
     gc_ms: float = 0.0  # garbage collection in the timed claims, per claim
+    # PostgreSQL: the server's own execution of the claim's statements (`server_work`), ms.
+    server_ms: dict[str, float] = field(default_factory=dict)
 
     def part_ms(self, part: str) -> float:
         return statistics.median(self.parts.get(part) or [0.0])
@@ -528,6 +532,56 @@ def time_claim(db: Database, population: Population, repeat: int) -> ClaimResult
         statistics.median(references),
         pauses.total * 1000 / repeat,
     )
+
+
+EXPLAIN = "EXPLAIN (ANALYZE, FORMAT JSON) "
+
+
+def explained(driver: Any, sql: str, params: dict[str, Any]) -> tuple[float, float]:
+    """(execution ms, planning ms) of one statement, run under EXPLAIN ANALYZE."""
+    cursor = driver.cursor()
+    cursor.execute(EXPLAIN + sql, params)
+    plan = cursor.fetchone()[0][0]
+    return plan["Execution Time"], plan["Planning Time"]
+
+
+def server_work(db: Database, repeat: int) -> dict[str, float]:
+    """On PostgreSQL, how long the server itself takes to run one claim's statements: the
+    claim's SELECT, then its UPDATE and INSERT chunk by chunk, each under EXPLAIN ANALYZE
+    in one transaction that is rolled back (so the claim is run, its writes undone). What
+    the server does is then told apart from what Python does, which the pipeline overlaps
+    with it. The median over `repeat` rounds, per statement kind, and their planning."""
+    rounds: dict[str, list[float]] = {"SELECT": [], "UPDATE": [], "INSERT": [], "planning": []}
+    for _ in range(repeat):
+        spent = dict.fromkeys(rounds, 0.0)
+        with db.session(60.0, fail_fast=False) as session:
+            with claims._on_the_driver(session, "explain") as driver:
+                params = {"now": NOW, "batch": DUE * 2}
+                run, plan = explained(driver, claims._PG_DUE_SQL, params)
+                spent["SELECT"] += run
+                spent["planning"] += plan
+            due = claims._read_due_postgresql(session, now=NOW, batch=DUE * 2)
+            assert due is not None and len(due) == DUE
+            memos = claims._Memos()
+            with claims._on_the_driver(session, "explain") as driver:
+                for start in range(0, DUE, claims.PIPELINE_CHUNK):
+                    chunk = due[start : start + claims.PIPELINE_CHUNK]
+                    rescheduled, claiming = claims._schedule_all(chunk, NOW, memos)
+                    row_ids = ";".join(row[claims._ROW_ID] for row in chunk)
+                    writes = (
+                        ("UPDATE", claims._PG_RESCHEDULE_SQL,
+                         {**rescheduled.pg_rows(), "row_ids": row_ids, "now": NOW}),
+                        ("INSERT", claims._PG_CLAIM_SQL,
+                         {**claiming.pg_rows(), "now": NOW, "worker": "explain"}),
+                    )  # fmt: skip
+                    for kind, sql, params in writes:
+                        run, plan = explained(driver, sql, params)
+                        spent[kind] += run
+                        spent["planning"] += plan
+            session.rollback()
+        for kind, ms in spent.items():
+            rounds[kind].append(ms)
+    return {kind: statistics.median(values) for kind, values in rounds.items()}
 
 
 def profile_claim(db: Database, population: Population) -> str:
@@ -629,6 +683,8 @@ def bench_backend(
             # population and the loading) frozen out of the collector's walks.
             freeze_start_up()
             claim = time_claim(db, population, args.repeat)
+            if backend == "postgresql":
+                claim.server_ms = server_work(db, args.repeat)
             if args.profile and size == sizes[0]:
                 profile_text = profile_claim(db, population)
             gc.unfreeze()
@@ -691,6 +747,25 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
         for row in rows
     ]
     lines += table(["backend", "people", *PARTS], cells)
+    explained = [row for row in rows if row.claim.server_ms]
+    if explained:
+        lines += [
+            "",
+            "  The server's own work in a claim (PostgreSQL; EXPLAIN ANALYZE of each statement,",
+            "  rolled back; median of --repeat rounds, ms): the floor of a claim's time however",
+            "  little Python it takes (the SELECT comes first, the pipeline overlaps the rest)",
+        ]
+        kinds = ("SELECT", "UPDATE", "INSERT", "planning")
+        cells = [
+            [
+                row.backend,
+                f"{row.people:,}",
+                *(f"{row.claim.server_ms[kind]:.1f}" for kind in kinds),
+                f"{sum(row.claim.server_ms.values()):.1f}",
+            ]
+            for row in explained
+        ]
+        lines += table(["backend", "people", *kinds, "total"], cells)
     extrapolated = [row for row in rows if row.scan.extrapolated]
     if extrapolated:
         lines.append("")
