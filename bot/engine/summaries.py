@@ -16,6 +16,7 @@ already claimed goes out, as one claimed a moment before the change would have.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -100,6 +101,16 @@ _DROP_SUMMARIES = _summaries.delete().where(
 Planned = tuple[str, str, datetime | None]
 
 
+@dataclass
+class _Plan:
+    """What a summary pass writes: next summaries moved on, rows of people who no longer
+    get one (deleted), and the summaries it claims."""
+
+    moved: list[Planned] = field(default_factory=list)
+    dropped: list[Planned] = field(default_factory=list)
+    claims: list[Planned] = field(default_factory=list)
+
+
 def _pg_rows(rows: list[Planned]) -> dict[str, str]:
     """Rows as `_PG_ROWS` reads them, the instant as both slot and send time."""
     instants = _micros([at for _, _, at in rows])
@@ -112,29 +123,27 @@ def _pg_rows(rows: list[Planned]) -> dict[str, str]:
 
 
 def _write_postgresql(
-    session: Session, updates: list[Planned], claims: list[Planned], *, now: datetime, worker: str
+    session: Session, plan: _Plan, *, now: datetime, worker: str
 ) -> list[Row[Any]]:
-    moved = [row for row in updates if row[2] is not None]
-    if moved:
-        session.execute(_PG_NEXT_SUMMARY, {**_pg_rows(moved), "now": now})
-    if dropped := [row for row in updates if row[2] is None]:
-        session.execute(_PG_DROP_SUMMARIES, {**_pg_rows(dropped), "now": now})
-    if not claims:
+    if plan.moved:
+        session.execute(_PG_NEXT_SUMMARY, {**_pg_rows(plan.moved), "now": now})
+    if plan.dropped:
+        session.execute(_PG_DROP_SUMMARIES, {**_pg_rows(plan.dropped), "now": now})
+    if not plan.claims:
         return []
-    return list(session.execute(_PG_CLAIM, {**_pg_rows(claims), "now": now, "worker": worker}))
+    params = {**_pg_rows(plan.claims), "now": now, "worker": worker}
+    return list(session.execute(_PG_CLAIM, params))
 
 
-def _write_portably(
-    session: Session, updates: list[Planned], claims: list[Planned], *, now: datetime, worker: str
-) -> list[Row[Any]]:
-    if moved := [row for row in updates if row[2] is not None]:
+def _write_portably(session: Session, plan: _Plan, *, now: datetime, worker: str) -> list[Row[Any]]:
+    if plan.moved:
         session.execute(
             _NEXT_SUMMARY,
-            [{"b_team": team, "b_user": user, "b_at": at} for team, user, at in moved],
+            [{"b_team": team, "b_user": user, "b_at": at} for team, user, at in plan.moved],
         )
-    if dropped := [row for row in updates if row[2] is None]:
+    if plan.dropped:
         session.execute(
-            _DROP_SUMMARIES, [{"b_team": team, "b_user": user} for team, user, _ in dropped]
+            _DROP_SUMMARIES, [{"b_team": team, "b_user": user} for team, user, _ in plan.dropped]
         )
     rows = [
         claim_row(
@@ -146,7 +155,7 @@ def _write_portably(
             now=now,
             worker=worker,
         )
-        for team, user, slot in claims
+        for team, user, slot in plan.claims
         if slot is not None
     ]
     return _insert_claims(session, rows)
@@ -188,18 +197,18 @@ def claim_summaries(
         # Everything after (team, user, next nudge) decides, and people due together mostly
         # share it (one zone, default hours): decide once per distinct row.
         decided: dict[tuple[Any, ...], tuple[datetime | None, bool]] = {}
-        updates: list[Planned] = []
-        claims: list[Planned] = []
+        plan = _Plan()
         for row in due:
             key: tuple[Any, ...] = tuple(row[3:])
             if key not in decided:
                 decided[key] = _decide(row, now)
             following, send = decided[key]
-            updates.append((row.team_id, row.user_id, following))
+            into = plan.moved if following is not None else plan.dropped
+            into.append((row.team_id, row.user_id, following))
             if send:
-                claims.append((row.team_id, row.user_id, row.next_summary_at))
+                plan.claims.append((row.team_id, row.user_id, row.next_summary_at))
         write = _write_postgresql if db.dialect == "postgresql" else _write_portably
-        inserted = write(session, updates, claims, now=now, worker=worker)
+        inserted = write(session, plan, now=now, worker=worker)
     return [Claimed(r.id, r.team_id, r.user_id, r.slot_at, LogKind.SUMMARY) for r in inserted]
 
 
