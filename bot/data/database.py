@@ -573,11 +573,14 @@ class Database:
         self.engine.dispose()
 
 
+def dialect_insert(dialect: str) -> Any:
+    """PostgreSQL's or SQLite's own INSERT, the ones that take ON CONFLICT."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def insert_ignoring(session: Session, target: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in this session's dialect (PostgreSQL or SQLite)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(target).on_conflict_do_nothing()
+    return dialect_insert(session.get_bind().dialect.name)(target).on_conflict_do_nothing()
 
 
 def insert_ignoring_duplicates(session: Session, model: type[Base], values: dict[str, Any]) -> bool:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, object_session
 
@@ -32,7 +31,7 @@ from bot.core.schedule import (
     next_summary,
     spread_offset,
 )
-from bot.data.database import Database, insert_ignoring_duplicates
+from bot.data.database import Database, dialect_insert, insert_ignoring_duplicates
 from bot.data.driver import DriverStatement, result_processors
 from bot.data.models import NudgeLog, Person, SummarySchedule, Workspace
 from bot.data.presence import end_away, keep_away
@@ -184,8 +183,7 @@ def _key(who: Who) -> dict[str, str]:
 
 
 def _summary_upsert(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_SUMMARIES).values(
+    statement = dialect_insert(dialect)(_SUMMARIES).values(
         team_id=bindparam("team_id"), user_id=bindparam("user_id"), next_summary_at=bindparam("at")
     )
     new = statement.excluded.next_summary_at
@@ -198,7 +196,8 @@ def _summary_upsert(dialect: str) -> Any:
 
 
 _STORE_SUMMARY = {dialect: _summary_upsert(dialect) for dialect in ("postgresql", "sqlite")}
-_DROP_SUMMARY = delete(_SUMMARIES).where(
+# By `team_id` and `user_id`; an executemany drops many.
+DROP_SUMMARY = delete(_SUMMARIES).where(
     _SUMMARIES.c.team_id == bindparam("team_id"), _SUMMARIES.c.user_id == bindparam("user_id")
 )
 
@@ -210,7 +209,7 @@ def store_next_summary(
     caller's transaction; a Session flushes a new person first, as the row refers to theirs."""
     key = {"team_id": team_id, "user_id": user_id}
     if at is None:
-        executor.execute(_DROP_SUMMARY, key)
+        executor.execute(DROP_SUMMARY, key)
         return
     bind = executor if isinstance(executor, Connection) else executor.get_bind()
     executor.execute(_STORE_SUMMARY[bind.dialect.name], {**key, "at": at})
@@ -600,7 +599,7 @@ class _GuardedStatements:
         )
         self._updates: dict[tuple[str, ...], DriverStatement] = {}
         self._store_summary = DriverStatement(_STORE_SUMMARY[dialect.name], dialect)
-        self._drop_summary = DriverStatement(_DROP_SUMMARY, dialect)
+        self._drop_summary = DriverStatement(DROP_SUMMARY, dialect)
 
     def summary(self, at: datetime | None) -> DriverStatement:
         """What keeps a next weekly summary at `at` (`store_next_summary`)."""
@@ -662,15 +661,21 @@ def change_preferences(
         return _apply(session, person, change, now, dnd)
 
 
+def stop_person(session: Session, person: Person, reason: str) -> None:
+    """No more nudges nor weekly summaries for this person, for `reason` (`status` shows
+    it), until they turn nudges on again. In the caller's unit, the person's row locked."""
+    person.stopped_reason = reason
+    person.next_slot_at = person.next_nudge_at = None
+    store_next_summary(session, team_id=person.team_id, user_id=person.user_id, at=None)
+
+
 def mark_deactivated(db: Database, who: Who) -> bool:
     """Slack says the account was deactivated: no nudges, with the reason `status` shows."""
     with db.session() as session:
         person = find_person(session, team_id=who.team_id, user_id=who.user_id, lock=True)
         if person is None:
             return False
-        person.stopped_reason = "account_inactive"
-        person.next_slot_at = person.next_nudge_at = None
-        store_next_summary(session, team_id=who.team_id, user_id=who.user_id, at=None)
+        stop_person(session, person, "account_inactive")
         return True
 
 

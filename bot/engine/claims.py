@@ -56,7 +56,7 @@ from bot.core.schedule import (
 from bot.data.database import ENGINE_WORK_SECONDS, Database, insert_ignoring
 from bot.data.driver import as_sqlalchemy_error
 from bot.data.models import Base, LogKind, LogStatus, NudgeLog, Person, Workspace
-from bot.data.people import SCHEDULE_COLUMNS, find_person, store_next_summary
+from bot.data.people import SCHEDULE_COLUMNS, find_person, stop_person
 from bot.engine.sender import Outcome
 
 log = logging.getLogger(__name__)
@@ -329,6 +329,22 @@ def _read_due_postgresql(session: Session, *, now: datetime, batch: int) -> list
         return rows
 
 
+def _pg_chunk(
+    chunk: Sequence[Sequence[Any]], now: datetime, worker: str, memos: _Memos
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
+    """One pipelined chunk on PostgreSQL: its schedule math, then the parameters of its
+    UPDATE of the next nudges and of its INSERT of the claims (None: no rows for it), and
+    the number of claims."""
+    rescheduled, claiming = _schedule_all(chunk, now, memos)
+    moves = claims = None
+    if rescheduled.teams:  # every row of the chunk, in order
+        row_ids = ";".join([row[_ROW_ID] for row in chunk])
+        moves = {**rescheduled.pg_rows(), "row_ids": row_ids, "now": now}
+    if claiming.teams:
+        claims = {**claiming.pg_rows(), "now": now, "worker": worker}
+    return moves, claims, len(claiming.teams)
+
+
 def _schedule_and_write_postgresql(
     session: Session,
     due: Sequence[Sequence[Any]],
@@ -355,18 +371,15 @@ def _schedule_and_write_postgresql(
                 updates = driver.cursor()
                 for start in range(0, len(due), PIPELINE_CHUNK):
                     chunk = due[start : start + PIPELINE_CHUNK]
-                    rescheduled, claiming = _schedule_all(chunk, now, memos)
-                    if rescheduled.teams:  # every row of the chunk, in order
-                        row_ids = ";".join([row[_ROW_ID] for row in chunk])
-                        params = {**rescheduled.pg_rows(), "row_ids": row_ids, "now": now}
-                        updates.execute(_PG_RESCHEDULE_SQL, params)
-                    if claiming.teams:
-                        claiming_count += len(claiming.teams)
+                    moves, claims, count = _pg_chunk(chunk, now, worker, memos)
+                    if moves is not None:
+                        updates.execute(_PG_RESCHEDULE_SQL, moves)
+                    if claims is not None:
+                        claiming_count += count
                         # A cursor per INSERT: each holds its own RETURNING rows until read.
                         inserts = driver.cursor()
-                        params = {**claiming.pg_rows(), "now": now, "worker": worker}
                         sql = _PG_CLAIM_SKIPPING_SQL if skip_taken else _PG_CLAIM_SQL
-                        inserts.execute(sql, params)
+                        inserts.execute(sql, claims)
                         inserting.append(inserts)
             # Leaving the pipeline waited for every result (and raised the first error).
             return [row for cursor in inserting for row in cursor.fetchall()], claiming_count
@@ -859,12 +872,8 @@ def record_outcome(db: Database, outcome: Outcome, *, now: datetime) -> None:
                 session, team_id=outcome.team_id, user_id=outcome.user_id, lock=True
             )
             if person is not None:
-                person.stopped_reason = outcome.error
-                person.next_slot_at = person.next_nudge_at = None
-                # A stopped person gets no weekly summary either.
-                store_next_summary(
-                    session, team_id=outcome.team_id, user_id=outcome.user_id, at=None
-                )
+                assert outcome.error is not None  # a person's outcome always says why
+                stop_person(session, person, outcome.error)
         elif outcome.kind == "workspace":
             workspace = session.get(Workspace, outcome.team_id)
             if workspace is not None:

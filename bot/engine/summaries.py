@@ -29,7 +29,7 @@ from bot.core.stats import Stats
 from bot.data.activity import read_stats_many
 from bot.data.database import ENGINE_WORK_SECONDS, Database
 from bot.data.models import LogKind, Person, SummarySchedule
-from bot.data.people import SCHEDULE_COLUMNS, Who, dnd_windows_of, to_preferences
+from bot.data.people import DROP_SUMMARY, SCHEDULE_COLUMNS, Who, dnd_windows_of, to_preferences
 from bot.engine.claims import (
     _PG_INSTANT,
     _PG_ROWS,
@@ -91,9 +91,6 @@ _PG_DROP_SUMMARIES = text(
     """
 )
 _PG_CLAIM = pg_claim_statement(LogKind.SUMMARY)
-_DROP_SUMMARIES = _summaries.delete().where(
-    _summaries.c.team_id == bindparam("b_team"), _summaries.c.user_id == bindparam("b_user")
-)
 
 
 # (team, user, an instant): a next summary to store (None: none, the row goes), or the slot
@@ -143,7 +140,7 @@ def _write_portably(session: Session, plan: _Plan, *, now: datetime, worker: str
         )
     if plan.dropped:
         session.execute(
-            _DROP_SUMMARIES, [{"b_team": team, "b_user": user} for team, user, _ in plan.dropped]
+            DROP_SUMMARY, [{"team_id": team, "user_id": user} for team, user, _ in plan.dropped]
         )
     rows = [
         claim_row(

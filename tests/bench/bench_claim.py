@@ -566,14 +566,12 @@ def server_work(db: Database, repeat: int) -> dict[str, float]:
             with claims._on_the_driver(session, "explain") as driver:
                 for start in range(0, DUE, claims.PIPELINE_CHUNK):
                     chunk = due[start : start + claims.PIPELINE_CHUNK]
-                    rescheduled, claiming = claims._schedule_all(chunk, NOW, memos)
-                    row_ids = ";".join(row[claims._ROW_ID] for row in chunk)
+                    moves, claimed, _ = claims._pg_chunk(chunk, NOW, "explain", memos)
+                    assert moves is not None and claimed is not None  # every bench row claims
                     writes = (
-                        ("UPDATE", claims._PG_RESCHEDULE_SQL,
-                         {**rescheduled.pg_rows(), "row_ids": row_ids, "now": NOW}),
-                        ("INSERT", claims._PG_CLAIM_SQL,
-                         {**claiming.pg_rows(), "now": NOW, "worker": "explain"}),
-                    )  # fmt: skip
+                        ("UPDATE", claims._PG_RESCHEDULE_SQL, moves),
+                        ("INSERT", claims._PG_CLAIM_SQL, claimed),
+                    )
                     for kind, sql, params in writes:
                         run, plan = explained(driver, sql, params)
                         spent[kind] += run
