@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, event, update
 from sqlalchemy.exc import OperationalError
 
 from bot.core.changes import SetHours, SetInterval, TurnOn
@@ -150,6 +151,31 @@ def test_autocommit_tries_once_on_any_other_failure(db: Database) -> None:
         db.autocommit(work)
     assert len(runs) == 1
     assert db.autocommit(lambda driver: "the pool still serves") == "the pool still serves"
+
+
+def test_eight_requests_at_once_keep_their_connections(db: Database) -> None:
+    """The server's 8 threads each keep a pooled connection: a second burst of 8 at once
+    opens none anew. (SQLAlchemy keeps 5 to a SQLite file by default: the other 3 opened the
+    file, ran its pragmas and read its schema again on every request.)"""
+    opened: list[object] = []
+    event.listen(db.engine, "connect", lambda *_: opened.append(object()))
+    together = threading.Barrier(8)
+
+    def request() -> None:
+        with db.engine.connect() as connection:
+            together.wait(timeout=10)  # all 8 hold a connection at the same time
+            connection.exec_driver_sql("SELECT 1")
+
+    opened_by_burst = []
+    for _burst in range(2):
+        threads = [threading.Thread(target=request) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=15)
+        opened_by_burst.append(len(opened))
+    assert not together.broken
+    assert opened_by_burst[1] == opened_by_burst[0], "the second burst reopened connections"
 
 
 def test_postgresql_sessions_run_in_utc_and_hand_instants_back_in_pythons_utc(
