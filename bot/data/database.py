@@ -370,9 +370,8 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
         options["pool_recycle"] = bounds.recycle_seconds
     elif backend == "sqlite" and _sqlite_file(parsed.database):
         # SQLAlchemy keeps 5 connections to a SQLite file and closes the others as they come
-        # back: with 8 server threads, 3 requests in 8 opened the file anew, ran the
-        # pragmas and parsed the schema again (a settings change under 8 threads at once
-        # cost 1.8 ms of CPU against 1.2 ms for a bare app with a pool per thread). As
+        # back: whenever more than 5 of the 8 server threads were in the database at once,
+        # the others opened the file anew, ran the pragmas and read the schema again. As
         # many kept as on PostgreSQL. (An in-memory database keeps one per thread anyway.)
         options["pool_size"] = bounds.pool_size
         options["max_overflow"] = bounds.max_overflow
