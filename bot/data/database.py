@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -350,10 +350,10 @@ def _postgresql_connect_args(bounds: Bounds, query: Mapping[str, Any]) -> dict[s
     return args
 
 
-def _sqlite_file(database: str | None) -> bool:
-    """A SQLite URL's database is a file (SQLAlchemy pools those in a QueuePool), not
-    memory."""
-    return bool(database) and database != ":memory:" and "mode=memory" not in str(database)
+def _sqlite_file(url: URL) -> bool:
+    """A SQLite URL names a file, which SQLAlchemy pools in a QueuePool, not memory (its
+    own test: `SQLiteDialect_pysqlite._is_url_file_db`)."""
+    return bool(url.database) and url.database != ":memory:" and url.query.get("mode") != "memory"
 
 
 def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
@@ -368,7 +368,7 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
         options["max_overflow"] = bounds.max_overflow
         options["pool_timeout"] = bounds.checkout_seconds
         options["pool_recycle"] = bounds.recycle_seconds
-    elif backend == "sqlite" and _sqlite_file(parsed.database):
+    elif backend == "sqlite" and _sqlite_file(parsed):
         # SQLAlchemy keeps 5 connections to a SQLite file and closes the others as they come
         # back: whenever more than 5 of the 8 server threads were in the database at once,
         # the others opened the file anew, ran the pragmas and read the schema again. As
