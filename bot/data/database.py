@@ -27,11 +27,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -42,6 +43,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.data.driver import as_sqlalchemy_error
 from bot.data.models import Base
@@ -350,12 +352,6 @@ def _postgresql_connect_args(bounds: Bounds, query: Mapping[str, Any]) -> dict[s
     return args
 
 
-def _sqlite_file(url: URL) -> bool:
-    """A SQLite URL names a file, which SQLAlchemy pools in a QueuePool, not memory (its
-    own test: `SQLiteDialect_pysqlite._is_url_file_db`)."""
-    return bool(url.database) and url.database != ":memory:" and url.query.get("mode") != "memory"
-
-
 def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
     bounds = bounds or Bounds()
     parsed = make_url(url)
@@ -364,15 +360,13 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         options["connect_args"] = _postgresql_connect_args(bounds, parsed.query)
-        options["pool_size"] = bounds.pool_size
-        options["max_overflow"] = bounds.max_overflow
-        options["pool_timeout"] = bounds.checkout_seconds
         options["pool_recycle"] = bounds.recycle_seconds
-    elif backend == "sqlite" and _sqlite_file(parsed):
-        # SQLAlchemy keeps 5 connections to a SQLite file and closes the others as they come
-        # back: whenever more than 5 of the 8 server threads were in the database at once,
-        # the others opened the file anew, ran the pragmas and read the schema again. As
-        # many kept as on PostgreSQL. (An in-memory database keeps one per thread anyway.)
+    # Sized wherever SQLAlchemy pools in a QueuePool: PostgreSQL, and a SQLite file, where
+    # its default of 5 kept, the others closed as they came back, made the server's threads
+    # beyond 5 open the file anew, run the pragmas and read the schema again. (In-memory
+    # SQLite gets a pool that keeps one connection per thread.)
+    dialect = cast(type[DefaultDialect], parsed.get_dialect())  # every dialect SQLAlchemy ships
+    if issubclass(dialect.get_pool_class(parsed), QueuePool):
         options["pool_size"] = bounds.pool_size
         options["max_overflow"] = bounds.max_overflow
         options["pool_timeout"] = bounds.checkout_seconds

@@ -774,8 +774,8 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
         for row in rows
     ]
     lines += table(["backend", "people", *PARTS], cells)
-    explained = [row for row in rows if row.claim.server_ms]
-    if explained:
+    with_server = [row for row in rows if row.claim.server_ms]
+    if with_server:
         lines += [
             "",
             "  The server's own work in a claim (PostgreSQL; EXPLAIN ANALYZE of each statement,",
@@ -790,7 +790,7 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
                 *(f"{row.claim.server_ms[kind]:.1f}" for kind in kinds),
                 f"{sum(row.claim.server_ms.values()):.1f}",
             ]
-            for row in explained
+            for row in with_server
         ]
         lines += table(["backend", "people", *kinds, "total"], cells)
     extrapolated = [row for row in rows if row.scan.extrapolated]
