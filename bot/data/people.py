@@ -7,6 +7,7 @@ needs (users.info, dnd.info) come in as callables, made before the row is locked
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, object_session
 
@@ -168,9 +169,10 @@ _NEXT_SUMMARY = (
     .scalar_subquery()
     .label("next_summary_at")
 )
-_PERSON_ROW = select(*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY).where(
+_ONE_PERSON = and_(
     _PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user")
 )
+_PERSON_ROW = select(*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY).where(_ONE_PERSON)
 _PERSON_ROW_LOCKED = _PERSON_ROW.with_for_update(of=_PEOPLE)
 # The columns to set come as the parameters' other keys.
 _UPDATE_PERSON = update(_PEOPLE).where(
@@ -532,12 +534,10 @@ def _change_unless_moved(
     cursor = driver.cursor()
     try:
         for _ in range(GUARDED_TRIES):
-            cursor.execute(statements.read.sql, statements.read.parameters(key))
-            # fetchall, not fetchone: it ends SQLite's read transaction before the write
-            # (a read transaction left open could not become a writer once another wrote).
-            found = cursor.fetchall()
-            row = statements.row(found[0]) if found else None
-            plan = _plan_change(row, who, change, now)
+            found = statements.fetch(cursor, key)
+            if found is None:
+                return None  # someone new: their time zone must be asked of Slack first
+            plan = _plan_change(statements.row(found), who, change, now)
             if not isinstance(plan, _Plan):
                 return plan
             if not plan.moved and not plan.summary_moved:
@@ -545,7 +545,7 @@ def _change_unless_moved(
             update = statements.update(tuple(plan.moved))
             values = {f"set_{column}": value for column, value in plan.moved.items()}
             values["set_updated_at"] = datetime.now(UTC)  # as the column's onupdate
-            values.update(zip(statements.guard_names, found[0][: len(_CHANGE_READS)], strict=True))
+            values.update(zip(statements.guard_names, found[: len(_CHANGE_READS)], strict=True))
             # A moved summary is written in one transaction with the UPDATE, if that wrote.
             summary_too = plan.summary_moved
             with _one_transaction(driver, statements.dialect) if summary_too else nullcontext():
@@ -584,8 +584,20 @@ class _GuardedStatements:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        self.read = DriverStatement(_PERSON_ROW, dialect)
         columns = [*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY]
+        # On SQLite the row comes back as one JSON array: CPython's sqlite3 lets go of the GIL
+        # around each column's type lookup (`_pysqlite_fetch_one_row` in Modules/_sqlite/
+        # cursor.c), and with the server's threads busy each let-go can hand the GIL to
+        # another thread and wait to get it back: 25 columns, 25 hand-overs per command.
+        # `json_array` gives each value as the driver would have (text, an integer or NULL:
+        # the people's columns hold nothing else).
+        self._packed = dialect.name == "sqlite"
+        if self._packed:
+            unlabelled = (getattr(column, "element", column) for column in columns)
+            read = select(func.json_array(*unlabelled)).where(_ONE_PERSON)
+        else:
+            read = _PERSON_ROW
+        self.read = DriverStatement(read, dialect)
         self._results = result_processors(columns, dialect)
         self._row: Any = namedtuple("_Row", [column.key for column in columns])  # type: ignore[misc]
         # The row as read, every column of it, compared as the driver handed it back (an
@@ -604,6 +616,16 @@ class _GuardedStatements:
     def summary(self, at: datetime | None) -> DriverStatement:
         """What keeps a next weekly summary at `at` (`store_next_summary`)."""
         return self._drop_summary if at is None else self._store_summary
+
+    def fetch(self, cursor: Any, key: dict[str, str]) -> tuple[Any, ...] | None:
+        """The person's row as the driver hands it back (unprocessed), or None."""
+        cursor.execute(self.read.sql, self.read.parameters(key))
+        # fetchall, not fetchone: it ends SQLite's read transaction before the write
+        # (a read transaction left open could not become a writer once another wrote).
+        found = cursor.fetchall()
+        if not found:
+            return None
+        return tuple(json.loads(found[0][0])) if self._packed else tuple(found[0])
 
     def row(self, values: Sequence[Any]) -> Any:
         return self._row._make(

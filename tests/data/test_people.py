@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.core.changes import (
@@ -151,3 +152,38 @@ def test_a_change_answered_in_the_ack_saves_and_shows_what_the_full_change_does(
             assert answered.next_nudge_at == stored["next_slot_at"] + answered.nudge_offset
     assert answered.nudge_offset > timedelta(0)
     assert None in summaries and len(summaries) >= 3  # moved by days, gone when turned off
+
+
+def test_a_change_in_the_ack_lands_at_once_whatever_the_row_holds(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guarded UPDATE compares every column with the row as read: a row holding each kind
+    of value (instants, clock times, flags, text with quotes and accents, NULLs) must match
+    itself on the first try, not fall back to the locked change after `GUARDED_TRIES` misses
+    (on SQLite the row is read back packed in one JSON array)."""
+    now = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    change_preferences(
+        db, WHO, TurnOn(), now=now, timezone_of=lambda: "America/Argentina/Buenos_Aires",
+        dnd_of=lambda: DndStatus(start=now + timedelta(hours=3), end=now + timedelta(hours=4)),
+    )  # fmt: skip
+    with db.session() as session:
+        session.execute(
+            update(Person).values(
+                quiet_start=time(12, 15), quiet_end=time(13, 0, 30),
+                snoozed_until=now + timedelta(minutes=20, microseconds=7),
+                busy_until=now + timedelta(minutes=50), busy_kind="huddle",
+                away_until=None, stopped_reason='said "stop" — café',
+            )
+        )  # fmt: skip
+
+    def locked_change(*_: object) -> None:
+        raise AssertionError("the guarded UPDATE missed the row it had just read")
+
+    monkeypatch.setattr("bot.data.people._change_row", locked_change)
+    answered = change_without_slack(db, WHO, SetInterval(45), now=now)
+    assert isinstance(answered, Preferences) and answered.interval_minutes == 45
+    stored = _columns(db, WHO)
+    assert stored["interval_minutes"] == 45
+    assert stored["stopped_reason"] == 'said "stop" — café'
+    assert stored["snoozed_until"] == now + timedelta(minutes=20, microseconds=7)
+    assert stored["quiet_end"] == time(13, 0, 30)
