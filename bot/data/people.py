@@ -588,7 +588,7 @@ class _GuardedStatements:
         # On SQLite the row comes back as one JSON array: CPython's sqlite3 lets go of the GIL
         # around each column's type lookup (`_pysqlite_fetch_one_row` in Modules/_sqlite/
         # cursor.c), and with the server's threads busy each let-go can hand the GIL to
-        # another thread and wait to get it back: 25 columns, 25 hand-overs per command.
+        # another thread and wait to get it back: 22 columns, 22 hand-overs per command.
         # `json_array` gives each value as the driver would have (text, an integer or NULL:
         # the people's columns hold nothing else).
         self._packed = dialect.name == "sqlite"
