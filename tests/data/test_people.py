@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Boolean, DateTime, Integer, String, Time, select, update
 
 from bot.core.changes import (
     Change,
@@ -187,3 +187,17 @@ def test_a_change_in_the_ack_lands_at_once_whatever_the_row_holds(
     assert stored["stopped_reason"] == 'said "stop" — café'
     assert stored["snoozed_until"] == now + timedelta(minutes=20, microseconds=7)
     assert stored["quiet_end"] == time(13, 0, 30)
+
+
+def test_what_a_settings_change_reads_is_all_json_carries_exactly() -> None:
+    """On SQLite a settings change reads the person's row packed in one JSON array, which keeps
+    text, integers and NULL exactly but not a float's last digits, nor bytes: a column of
+    another kind would make every guarded change miss the row it had just read."""
+    read = [
+        *Person.__table__.columns,
+        Workspace.__table__.c.nudge_spread_seconds,
+        SummarySchedule.__table__.c.next_summary_at,
+    ]
+    for column in read:
+        stored = getattr(column.type, "impl", column.type)  # a TypeDecorator's own type
+        assert isinstance(stored, String | Integer | Boolean | Time | DateTime), column.key
