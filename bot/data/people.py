@@ -593,8 +593,8 @@ class _GuardedStatements:
         # the people's columns hold nothing else).
         self._packed = dialect.name == "sqlite"
         if self._packed:
-            unlabelled = (getattr(column, "element", column) for column in columns)
-            read = select(func.json_array(*unlabelled)).where(_ONE_PERSON)
+            packed = func.json_array(*_CHANGE_READS, _SPREAD.element, _NEXT_SUMMARY.element)
+            read = select(packed).where(_ONE_PERSON)
         else:
             read = _PERSON_ROW
         self.read = DriverStatement(read, dialect)
