@@ -572,3 +572,22 @@ def test_a_caller_that_hangs_up_before_its_answer_leaves_no_traceback(
     WebClient(token=BOT_TOKEN, base_url=standin.api_url).api_call("auth.test")  # still serves
     assert len(standin.calls) > calls
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_caller_cut_off_mid_body_posts_nothing(standin: SlackStandIn) -> None:
+    """A sender killed while writing its request leaves a body shorter than its
+    Content-Length. Slack's server never gets a whole request, so nothing is posted: the
+    stand-in records no call (it recorded one with no arguments, no channel)."""
+    body = json.dumps({"channel": "U0001", "text": "hi"}).encode()
+    address = urllib.parse.urlsplit(standin.api_url)
+    with socket.create_connection((address.hostname, address.port)) as caller:
+        caller.sendall(
+            b"POST /api/chat.postMessage HTTP/1.1\r\nHost: slack\r\n"
+            b"Authorization: Bearer " + BOT_TOKEN.encode() + b"\r\n"
+            b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+            + b"\r\n\r\n" + body[: len(body) // 2]
+        )  # fmt: skip
+        caller.shutdown(socket.SHUT_WR)  # the process is gone: no more bytes will come
+        assert caller.recv(1024) == b""  # closed, with no answer
+    WebClient(token=BOT_TOKEN, base_url=standin.api_url).api_call("auth.test")  # still serves
+    assert standin.calls_to("chat.postMessage") == []
