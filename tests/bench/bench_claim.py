@@ -487,6 +487,8 @@ class ClaimResult:
     cpu_ms: float = 0.0  # median CPU time of this process in the timed runs
     reference_ms: float = 0.0  # median of the reference workload, run before each timed claim
     gc_ms: float = 0.0  # garbage collection in the timed claims, per claim
+    # Each timed run's reference workload, beside `runs_ms`: a slow run on a slow machine.
+    references_ms: list[float] = field(default_factory=list)
     # PostgreSQL: the server's own execution of the claim's statements (`server_work`), ms.
     server_ms: dict[str, float] = field(default_factory=dict)
 
@@ -558,6 +560,7 @@ def time_claim(db: Database, population: Population, repeat: int) -> ClaimResult
         cpu_ms,
         statistics.median(references),
         pauses.total * 1000 / repeat,
+        references_ms=references,
     )
 
 
@@ -767,6 +770,13 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
         lines.append(
             f"  {row.backend} at {row.people:,}: {kinds} ({row.claim.executemany} executemany); "
             f"{row.claim.driver_ms:.1f} of {row.claim.total_ms:.1f} ms inside execute"
+        )
+    lines += ["", "  Each timed run, in order: claim ms (reference workload ms just before it):"]
+    for row in rows:
+        runs = zip(row.claim.runs_ms, row.claim.references_ms, strict=True)
+        lines.append(
+            f"  {row.backend} at {row.people:,}: "
+            + ", ".join(f"{claim_ms:.1f} ({ref_ms:.1f})" for claim_ms, ref_ms in runs)
         )
     lines += ["", "  Where a claim's time goes (median of the instrumented runs, ms):"]
     cells = [
