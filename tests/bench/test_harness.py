@@ -63,7 +63,7 @@ def test_percentiles_and_tables() -> None:
     [
         (bench_command, ["--quick"], {"seconds": 2.0, "rounds": 2, "check": False}),
         (bench_command, ["--quick", "--seconds", "3", "--check"], {"seconds": 3.0, "check": True}),
-        (bench_command, [], {"seconds": 10.0, "rate": 200.0, "clients": 32, "rounds": 4}),
+        (bench_command, [], {"seconds": 10.0, "rate": 200.0, "clients": 32, "rounds": 10}),
         (bench_claim, ["--quick"], {"sizes": [10_000, 50_000], "repeat": 3}),
         (bench_claim, [], {"sizes": [100_000, 1_000_000], "backends": ["sqlite", "postgresql"]}),
         (bench_dispatch, ["--quick", "--check"], {"workspaces": 5, "per_workspace": 60}),
