@@ -1,9 +1,9 @@
 """Benchmark: the nudge engine's claim (`claim_due`) against a full scan, on SQLite and PostgreSQL,
-with 100,000 and then 1,000,000 opted-in people of whom the same 2,000 are due.
+with 100,000 and then 1,000,000 opted-in people of whom 2,000 are due, spread among them.
 
     python -m tests.bench.bench_claim [--sizes 100000,1000000] [--backends sqlite,postgresql]
         [--repeat 5] [--postgres-url URL] [--scan-sample 100000] [--scan-limit 60]
-        [--profile] [--check] [--quick]
+        [--profile] [--clustered] [--check] [--quick]
 
 The population: realistic, varied preferences. Each person has a profile drawn (seeded) from
 40 real time zones, several working hours (07:00-15:00 to 10:00-18:00), working weeks (Monday to
@@ -19,14 +19,24 @@ person's next nudge worked out from their own preferences and DND, so the full s
 ignores the stored schedule, finds the same 2,000. The instant `now` is a Wednesday, 5 seconds
 after 14:00 UTC.
 
+Where they are stored matters as much as who they are: a claim writes every page that holds
+a due person. The 2,000 due are spread evenly through the table (every 50th person of
+100,000, every 500th of 1,000,000), as people who joined at different times are: each on a
+page of its own. `--clustered` stores them as the first 2,000 rows instead, about a hundred
+pages, as runs before 2026-11-27 did (the claim then took about 40 ms on PostgreSQL here,
+against about 60 spread). The nudge log holds yesterday's eight hourly nudges for everyone,
+so the claim's rows join a unique index that holds everyone's, not an empty one.
+
 * claim: `claim_due(db, now=now, worker="bench")`, the whole transaction (select the due rows,
   a catch-up check and a reschedule per person, one nudge log row each, commit). One cold run,
-  then `--repeat` timed runs; the state is restored between runs (nudge log emptied, the 2,000
-  people's next nudge put back; on PostgreSQL then vacuumed, as after the load, so that every
-  run starts from the same state: without it each run left the same 2,000 people a few more
-  dead row versions and index entries, and run k's time grew with k, where a real claim
-  meets a person last claimed an interval ago). A separate instrumented run counts the SQL
-  statements and the time spent inside the driver's execute calls.
+  then `--repeat` timed runs; the state is restored between runs (the claim's nudge log rows
+  deleted, the 2,000 people's next nudge put back; on PostgreSQL then vacuumed, as after the
+  load, so that every run starts from the same state: without it each run left the same
+  2,000 people a few more dead row versions and index entries, and run k's time grew with k,
+  where a real claim meets a person last claimed an interval ago; then a CHECKPOINT, since
+  checkpoints pass between a person's claims, so each page's first write logs it whole).
+  A separate instrumented run counts the SQL statements and the time spent inside the
+  driver's execute calls.
 * full scan: the naive alternative. Stream every stored person of an active workspace (ORM,
   `yield_per`) and evaluate in Python, with the schedule's own functions, whether a nudge is due
   at `now`. It only finds who is due: it writes nothing, so it is a lower bound for a scanning
@@ -34,17 +44,16 @@ after 14:00 UTC.
   sample of `--scan-sample` rows), the sample is timed and the result extrapolated linearly,
   and the table says so.
 
-The sizes are loaded in increasing order: the larger ones add people to the same database, so the
-2,000 due are the same rows. Targets (median of the timed runs), at 100,000 and at 1,000,000
-people: at most 50 ms on PostgreSQL, at most 100 ms on SQLite. With other `--sizes` they are
-checked at the smallest and the largest size, and the report says so. Where the time goes is
-printed per backend and size: SELECT, UPDATE, INSERT (inside the driver), on PostgreSQL the
-pipelined part (schedule math overlapped with the UPDATE and INSERT, chunk by chunk), commit,
-and the rest (Python: rows, schedule math, parameters). On PostgreSQL the server's own work
-is printed too: each of the claim's statements run under EXPLAIN ANALYZE in a transaction
-rolled back, the floor of a claim however little Python it takes. `--check` exits 1 when a
-target is missed; otherwise it always exits 0. `--quick`: 10,000 and 50,000 people, 3 timed
-runs, the full scan estimated beyond 10,000 rows.
+Each size is loaded afresh, its 2,000 due (the same profiles) spread through all of it. Targets
+(median of the timed runs), at 100,000 and at 1,000,000 people: at most 50 ms on PostgreSQL, at
+most 100 ms on SQLite. With other `--sizes` they are checked at the smallest and the largest
+size, and the report says so. Where the time goes is printed per backend and size: SELECT,
+UPDATE, INSERT (inside the driver), on PostgreSQL the pipelined part (schedule math overlapped
+with the UPDATE and INSERT, chunk by chunk), commit, and the rest (Python: rows, schedule math,
+parameters). On PostgreSQL the server's own work is printed too: each of the claim's statements
+run under EXPLAIN ANALYZE in a transaction rolled back, the floor of a claim however little
+Python it takes. `--check` exits 1 when a target is missed; otherwise it always exits 0.
+`--quick`: 10,000 and 50,000 people, 3 timed runs, the full scan estimated beyond 10,000 rows.
 PostgreSQL: the server and database of `--postgres-url` (default `psoas_bench`; the database is
 created if missing and its tables dropped and migrated anew: never point it at the tests' one).
 """
@@ -67,14 +76,14 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import psycopg
-from sqlalchemy import Engine, Table, bindparam, delete, event, select, text, update
+from sqlalchemy import Engine, Table, bindparam, delete, event, literal, select, text, update
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.cli import freeze_start_up
 from bot.core.preferences import days_to_mask
 from bot.core.schedule import CATCH_UP_LIMIT, Nudge, next_nudge
 from bot.data.database import Database
-from bot.data.models import NudgeLog, Person, Workspace
+from bot.data.models import LogKind, LogStatus, NudgeLog, Person, Workspace
 from bot.data.people import dnd_windows_of, to_preferences
 from bot.engine import claims
 from bot.engine.claims import claim_due
@@ -139,6 +148,7 @@ OPTIONS = (
     Option("--scan-sample", 100_000, "rows timed for the full scan's estimate", quick=10_000),
     Option("--scan-limit", 60.0, "seconds of full scan above which to extrapolate", quick=10.0),
     Option("--profile", False, "cProfile one claim at the smallest size"),
+    Option("--clustered", False, "store the due side by side (the first rows), not spread"),
 )
 
 
@@ -247,17 +257,19 @@ class Population:
         keys = ("tz", "work_start", "work_end", "work_days", "interval_minutes")
         return len({(*(p.values[k] for k in keys), nudge.slot) for p, nudge in self.due})
 
-    def person(self, index: int) -> tuple[str, str, Profile, Nudge | None]:
-        """(team_id, user_id, profile, stored next nudge): the first DUE indexes are due."""
-        if index < DUE:
-            profile, nudge = self.due[index]
+    def person(self, index: int, stride: int) -> tuple[str, str, Profile, Nudge | None]:
+        """(team_id, user_id, profile, stored next nudge): every `stride`-th index is due,
+        from 0, DUE of them."""
+        ordinal, offset = divmod(index, stride)
+        if offset == 0 and ordinal < DUE:
+            profile, nudge = self.due[ordinal]
         else:
             profile, nudge = self.idle[(index * 7919) % len(self.idle)]
         return team_id(index % WORKSPACES), f"U{index:09d}", profile, nudge
 
-    def rows(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+    def rows(self, start: int, stop: int, stride: int) -> Iterator[dict[str, Any]]:
         for index in range(start, stop):
-            team, user, profile, nudge = self.person(index)
+            team, user, profile, nudge = self.person(index, stride)
             yield {
                 "team_id": team,
                 "user_id": user,
@@ -281,7 +293,13 @@ COLUMNS = (
 # ---------------------------------------------------------------- databases
 
 
-def load_people(db: Database, population: Population, start: int, stop: int) -> None:
+def stride(size: int, args: argparse.Namespace) -> int:
+    """Where the due are stored: spread evenly through all `size` people (as people who
+    joined at different times are), or with --clustered the first DUE rows, side by side."""
+    return 1 if args.clustered else size // DUE
+
+
+def load_people(db: Database, population: Population, start: int, stop: int, stride: int) -> None:
     """Bulk insert people [start, stop): COPY on PostgreSQL, executemany on SQLite."""
     if db.dialect == "postgresql":
         raw = db.engine.raw_connection()
@@ -291,7 +309,7 @@ def load_people(db: Database, population: Population, start: int, stop: int) -> 
             with connection.cursor() as cursor:
                 cursor.execute("SET statement_timeout = 0")  # the pool sets a short one
                 with cursor.copy(statement) as copy:
-                    for row in population.rows(start, stop):
+                    for row in population.rows(start, stop, stride):
                         copy.write_row([row[name] for name in COLUMNS])
             connection.commit()
         finally:
@@ -300,13 +318,46 @@ def load_people(db: Database, population: Population, start: int, stop: int) -> 
     table = PEOPLE
     with db.engine.begin() as connection:
         batch: list[dict[str, Any]] = []
-        for row in population.rows(start, stop):
+        for row in population.rows(start, stop, stride):
             batch.append(row)
             if len(batch) == CHUNK:
                 connection.execute(table.insert(), batch)
                 batch = []
         if batch:
             connection.execute(table.insert(), batch)
+
+
+# The nudges everyone was sent yesterday, one a working hour (08:00 to 15:00 UTC), as a day's
+# use leaves them in the nudge log: the claim's rows join an index (team, user, kind, slot)
+# that holds everyone's, a page apart per person spread, not an empty one.
+HISTORY = tuple(
+    NOW.replace(minute=0, second=0) - timedelta(days=1, hours=h) for h in range(6, -2, -1)
+)
+HISTORY_WORKER = "yesterday"
+
+
+def load_history(db: Database) -> None:
+    """A sent nudge log row per person and `HISTORY` slot: one INSERT ... SELECT a slot."""
+    people, log_table = PEOPLE, NUDGE_LOG
+    with db.engine.begin() as connection:
+        if db.dialect == "postgresql":
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
+        for slot in HISTORY:
+            rows = select(
+                people.c.team_id,
+                people.c.user_id,
+                literal(LogKind.NUDGE.value),
+                literal(slot, log_table.c.slot_at.type),
+                literal(slot, log_table.c.send_at.type),
+                literal(LogStatus.SENT.value),
+                literal(1),
+                literal(slot, log_table.c.claimed_at.type),
+                literal(HISTORY_WORKER),
+                literal(slot + timedelta(seconds=1), log_table.c.finished_at.type),
+            )
+            columns = ["team_id", "user_id", "kind", "slot_at", "send_at", "status", "attempts"]
+            columns += ["claimed_at", "claimed_by", "finished_at"]
+            connection.execute(log_table.insert().from_select(columns, rows))
 
 
 def analyze(db: Database) -> None:
@@ -332,7 +383,7 @@ def vacuum(db: Database, command: str) -> None:
         connection.execute(command)
 
 
-def restore(db: Database, population: Population) -> None:
+def restore(db: Database, population: Population, stride: int) -> None:
     """Undo a claim: no nudge log rows, and the due people due again."""
     table = PEOPLE
     statement = (
@@ -341,12 +392,12 @@ def restore(db: Database, population: Population) -> None:
         .values(next_slot_at=bindparam("slot"), next_nudge_at=bindparam("send"))
     )
     params = []
-    for index in range(DUE):
-        team, user, _profile, nudge = population.person(index)
+    for ordinal in range(DUE):
+        team, user, _profile, nudge = population.person(ordinal * stride, stride)
         assert nudge is not None
         params.append({"t": team, "u": user, "slot": nudge.slot, "send": nudge.send_at})
     with db.engine.begin() as connection:
-        connection.execute(delete(NUDGE_LOG))
+        connection.execute(delete(NUDGE_LOG).where(NUDGE_LOG.c.claimed_by != HISTORY_WORKER))
         connection.execute(statement, params)
     if db.dialect == "postgresql":
         # Claiming the same 2,000 people back to back leaves each of them a dead row
@@ -354,6 +405,10 @@ def restore(db: Database, population: Population) -> None:
         # in, dozens by the last run, which every later claim wades through. A real claim
         # finds a person claimed once an interval ago, with what autovacuum left of that.
         vacuum(db, VACUUM_CLAIMED)
+        # And since then checkpoints have passed (every 5 minutes by default), so the claim's
+        # first write to each page logs the whole page (full_page_writes): about 8 KB for
+        # every page holding a due person, the claim's largest write when they are spread.
+        vacuum(db, "CHECKPOINT")
 
 
 # ---------------------------------------------------------------- measurements
@@ -517,25 +572,25 @@ def claim_once(db: Database) -> float:
     return elapsed * 1000
 
 
-def time_claim(db: Database, population: Population, repeat: int) -> ClaimResult:
+def time_claim(db: Database, population: Population, stride: int, repeat: int) -> ClaimResult:
     cold = claim_once(db)
     runs = []
     references = []
     CPU_MS.clear()
     pauses = GcPauses()
     for _ in range(repeat):
-        restore(db, population)
+        restore(db, population, stride)
         references.append(reference_ms(runs=1))
         pauses.install()
         runs.append(claim_once(db))
         pauses.remove()
     cpu_ms = statistics.median(CPU_MS)
-    restore(db, population)
+    restore(db, population, stride)
     parts: dict[str, list[float]] = {part: [] for part in PARTS}
     for _ in range(repeat):
         with Statements(db.engine) as statements:
             total = claim_once(db)
-        restore(db, population)
+        restore(db, population, stride)
         for kind in PARTS[:3]:
             parts[kind].append(statements.kind_seconds.get(kind, 0.0) * 1000)
         parts["pipelined"].append(statements.pipelined_seconds * 1000)
@@ -583,7 +638,9 @@ def server_work(db: Database, repeat: int) -> dict[str, float]:
     with it. The median over `repeat` rounds, per statement kind, and their planning."""
     rounds: dict[str, list[float]] = {"SELECT": [], "UPDATE": [], "INSERT": [], "planning": []}
     for _ in range(repeat):
-        vacuum(db, VACUUM_CLAIMED)  # each round from the state a timed claim starts from
+        # Each round from the state a timed claim starts from (see `restore`).
+        vacuum(db, VACUUM_CLAIMED)
+        vacuum(db, "CHECKPOINT")
         spent = dict.fromkeys(rounds, 0.0)
         with db.session(60.0, fail_fast=False) as session:
             with claims._on_the_driver(session, "explain") as driver:
@@ -613,12 +670,12 @@ def server_work(db: Database, repeat: int) -> dict[str, float]:
     return {kind: statistics.median(values) for kind, values in rounds.items()}
 
 
-def profile_claim(db: Database, population: Population) -> str:
+def profile_claim(db: Database, population: Population, stride: int) -> str:
     profile = cProfile.Profile()
     profile.enable()
     claim_once(db)
     profile.disable()
-    restore(db, population)
+    restore(db, population, stride)
     return profile_report([profile])
 
 
@@ -687,41 +744,42 @@ class Row:
 def bench_backend(
     backend: str, url: str, sizes: Sequence[int], args: argparse.Namespace
 ) -> tuple[list[Row], str]:
-    progress(f"[{backend}] fresh schema at {shown_url(url)}")
-    fresh_database(url)
-    db = Database(url)
     population = Population.plan(NOW)
     rows: list[Row] = []
     profile_text = ""
-    try:
-        with db.engine.begin() as connection:
-            connection.execute(
-                WORKSPACES_TABLE.insert(),
-                [{"team_id": team_id(i), "active": True} for i in range(WORKSPACES)],
-            )
-        loaded = 0
-        for size in sizes:
-            progress(f"[{backend}] loading people {loaded:,} -> {size:,} ...")
+    for size in sizes:
+        # Each size loaded afresh: its due people are spread through all of its rows.
+        progress(f"[{backend}] fresh schema at {shown_url(url)}")
+        fresh_database(url)
+        db = Database(url)
+        try:
+            with db.engine.begin() as connection:
+                connection.execute(
+                    WORKSPACES_TABLE.insert(),
+                    [{"team_id": team_id(i), "active": True} for i in range(WORKSPACES)],
+                )
+            progress(f"[{backend}] loading {size:,} people ...")
             started = clock.perf_counter()
-            load_people(db, population, loaded, size)
+            spread = stride(size, args)
+            load_people(db, population, 0, size, spread)
+            load_history(db)
             analyze(db)
             load_s = clock.perf_counter() - started
-            loaded = size
             progress(f"[{backend}]   loaded and analyzed in {load_s:.1f} s; claiming ...")
             # As the real `tick` starts its pass: what the process made before (here the
             # population and the loading) frozen out of the collector's walks.
             freeze_start_up()
-            claim = time_claim(db, population, args.repeat)
+            claim = time_claim(db, population, spread, args.repeat)
             if backend == "postgresql":
                 claim.server_ms = server_work(db, args.repeat)
             if args.profile and size == sizes[0]:
-                profile_text = profile_claim(db, population)
+                profile_text = profile_claim(db, population, spread)
             gc.unfreeze()
             progress(f"[{backend}]   claim median {claim.median_ms:.1f} ms; full scan ...")
             scan = time_scan(db, size, sample=args.scan_sample, limit_s=args.scan_limit)
             rows.append(Row(backend, size, load_s, claim, scan))
-    finally:
-        db.dispose()
+        finally:
+            db.dispose()
     return rows, profile_text
 
 
@@ -731,9 +789,16 @@ def report(rows: Sequence[Row], args: argparse.Namespace, load: LoadAverage) -> 
             f"claim_due at {NOW.isoformat()} ({DUE:,} due, varied preferences, "
             f"{WORKSPACES} workspaces)"
         ),
-        f"claim: 1 cold run + {args.repeat} timed runs, state restored (PostgreSQL: and vacuumed) "
-        "between runs; "
+        f"claim: 1 cold run + {args.repeat} timed runs, state restored (PostgreSQL: and vacuumed, "
+        "then a CHECKPOINT) between runs; "
         "SQL statements and driver time from one more instrumented run",
+        "stored: "
+        + (
+            f"the {DUE:,} due as the first {DUE:,} rows, side by side (--clustered)"
+            if args.clustered
+            else f"the {DUE:,} due spread evenly through each size's people"
+        )
+        + f"; the nudge log holds yesterday's {len(HISTORY)} hourly nudges for everyone",
         f"the {DUE:,} due: {DUE:,} distinct profiles, "
         f"{Population.plan(NOW).working_patterns():,} distinct working patterns and slots "
         "(zone, hours, days, interval, slot; the claim's shortcut works each out once)",
