@@ -193,17 +193,20 @@ def test_each_benchmark_runs_at_a_tiny_size(capsys: pytest.CaptureFixture[str]) 
 def test_the_claim_benchmark_runs_on_postgresql_at_a_tiny_size(
     postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Its PostgreSQL side (COPY, the vacuums between runs, the server's own work under
-    EXPLAIN) end to end, in a database of its own beside the tests' one."""
+    """Its PostgreSQL side (COPY, the nudge log's history, the vacuums and checkpoints between
+    runs, the server's own work under EXPLAIN) end to end, in a database of its own beside
+    the tests' one."""
     from sqlalchemy.engine import make_url
 
     base = make_url(postgres_url)
     own = base.set(database=f"{base.database}_bench_claim").render_as_string(hide_password=False)
     code = bench_claim.main(
-        ["--backends", "postgresql", "--sizes", "2000,2100", "--repeat", "2", "--postgres-url", own]
+        ["--backends", "postgresql", "--sizes", "2000,4000", "--repeat", "2", "--postgres-url", own]
     )
     out = capsys.readouterr().out
     assert code == 0
-    assert "state restored (PostgreSQL: and vacuumed) between runs" in out
+    assert "state restored (PostgreSQL: and vacuumed, then a CHECKPOINT) between runs" in out
+    assert "the 2,000 due spread evenly through each size's people" in out
+    assert "the nudge log holds yesterday's 8 hourly nudges for everyone" in out
     assert "The server's own work in a claim" in out
-    assert "postgresql median claim at 2,100 people" in out
+    assert "postgresql median claim at 4,000 people" in out
