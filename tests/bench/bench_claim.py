@@ -23,9 +23,9 @@ Where they are stored matters as much as who they are: a claim writes every page
 a due person. The 2,000 due are spread evenly through the table (every 50th person of
 100,000, every 500th of 1,000,000), as people who joined at different times are: each on a
 page of its own. `--clustered` stores them as the first 2,000 rows instead, about a hundred
-pages, as runs before 2026-11-27 did (the claim then took about 40 ms on PostgreSQL here,
-against about 60 spread). The nudge log holds yesterday's eight hourly nudges for everyone,
-so the claim's rows join a unique index that holds everyone's, not an empty one.
+pages, as runs before 2026-11-27 did (on PostgreSQL here at 100,000 people: 47 ms clustered
+against 66 spread). The nudge log holds yesterday's eight hourly nudges for everyone, so the
+claim's rows join a unique index that holds everyone's, not an empty one.
 
 * claim: `claim_due(db, now=now, worker="bench")`, the whole transaction (select the due rows,
   a catch-up check and a reschedule per person, one nudge log row each, commit). One cold run,
@@ -328,8 +328,8 @@ def load_people(db: Database, population: Population, start: int, stop: int, str
 
 
 # The nudges everyone was sent yesterday, one a working hour (08:00 to 15:00 UTC), as a day's
-# use leaves them in the nudge log: the claim's rows join an index (team, user, kind, slot)
-# that holds everyone's, a page apart per person spread, not an empty one.
+# use leaves them in the nudge log: the claim's rows join a unique index (team, user, kind,
+# slot) that holds everyone's, where each spread due person's entries fill a leaf of their own.
 HISTORY = tuple(
     NOW.replace(minute=0, second=0) - timedelta(days=1, hours=h) for h in range(6, -2, -1)
 )
