@@ -267,8 +267,8 @@ class Population:
             profile, nudge = self.idle[(index * 7919) % len(self.idle)]
         return team_id(index % WORKSPACES), f"U{index:09d}", profile, nudge
 
-    def rows(self, start: int, stop: int, stride: int) -> Iterator[dict[str, Any]]:
-        for index in range(start, stop):
+    def rows(self, size: int, stride: int) -> Iterator[dict[str, Any]]:
+        for index in range(size):
             team, user, profile, nudge = self.person(index, stride)
             yield {
                 "team_id": team,
@@ -299,8 +299,8 @@ def stride(size: int, args: argparse.Namespace) -> int:
     return 1 if args.clustered else size // DUE
 
 
-def load_people(db: Database, population: Population, start: int, stop: int, stride: int) -> None:
-    """Bulk insert people [start, stop): COPY on PostgreSQL, executemany on SQLite."""
+def load_people(db: Database, population: Population, size: int, stride: int) -> None:
+    """Bulk insert `size` people: COPY on PostgreSQL, executemany on SQLite."""
     if db.dialect == "postgresql":
         raw = db.engine.raw_connection()
         try:
@@ -309,7 +309,7 @@ def load_people(db: Database, population: Population, start: int, stop: int, str
             with connection.cursor() as cursor:
                 cursor.execute("SET statement_timeout = 0")  # the pool sets a short one
                 with cursor.copy(statement) as copy:
-                    for row in population.rows(start, stop, stride):
+                    for row in population.rows(size, stride):
                         copy.write_row([row[name] for name in COLUMNS])
             connection.commit()
         finally:
@@ -318,7 +318,7 @@ def load_people(db: Database, population: Population, start: int, stop: int, str
     table = PEOPLE
     with db.engine.begin() as connection:
         batch: list[dict[str, Any]] = []
-        for row in population.rows(start, stop, stride):
+        for row in population.rows(size, stride):
             batch.append(row)
             if len(batch) == CHUNK:
                 connection.execute(table.insert(), batch)
@@ -376,8 +376,8 @@ VACUUM_CLAIMED = "VACUUM (INDEX_CLEANUP ON) people, nudge_log"
 
 
 def vacuum(db: Database, command: str) -> None:
-    """A VACUUM, which PostgreSQL runs only outside a transaction (on a connection of its
-    own: the app's start each with settings in a transaction)."""
+    """A VACUUM or a CHECKPOINT, which PostgreSQL runs only outside a transaction (on a
+    connection of its own: the app's start each with settings in a transaction)."""
     url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(command)
@@ -400,15 +400,21 @@ def restore(db: Database, population: Population, stride: int) -> None:
         connection.execute(delete(NUDGE_LOG).where(NUDGE_LOG.c.claimed_by != HISTORY_WORKER))
         connection.execute(statement, params)
     if db.dialect == "postgresql":
-        # Claiming the same 2,000 people back to back leaves each of them a dead row
-        # version per claim and per undo, and an entry for each in every index they are
-        # in, dozens by the last run, which every later claim wades through. A real claim
-        # finds a person claimed once an interval ago, with what autovacuum left of that.
-        vacuum(db, VACUUM_CLAIMED)
-        # And since then checkpoints have passed (every 5 minutes by default), so the claim's
-        # first write to each page logs the whole page (full_page_writes): about 8 KB for
-        # every page holding a due person, the claim's largest write when they are spread.
-        vacuum(db, "CHECKPOINT")
+        settle(db)
+
+
+def settle(db: Database) -> None:
+    """On PostgreSQL, the state a real claim meets: what autovacuum left, and a checkpoint
+    since each due person was last written."""
+    # Claiming the same 2,000 people back to back leaves each of them a dead row version per
+    # claim and per undo, and an entry for each in every index they are in, dozens by the
+    # last run, which every later claim wades through. A real claim finds a person claimed
+    # once an interval ago, with what autovacuum left of that.
+    vacuum(db, VACUUM_CLAIMED)
+    # And since then checkpoints have passed (every 5 minutes by default), so the claim's
+    # first write to each page logs the whole page (full_page_writes): about 8 KB for every
+    # page holding a due person, the claim's largest write when they are spread.
+    vacuum(db, "CHECKPOINT")
 
 
 # ---------------------------------------------------------------- measurements
@@ -638,9 +644,7 @@ def server_work(db: Database, repeat: int) -> dict[str, float]:
     with it. The median over `repeat` rounds, per statement kind, and their planning."""
     rounds: dict[str, list[float]] = {"SELECT": [], "UPDATE": [], "INSERT": [], "planning": []}
     for _ in range(repeat):
-        # Each round from the state a timed claim starts from (see `restore`).
-        vacuum(db, VACUUM_CLAIMED)
-        vacuum(db, "CHECKPOINT")
+        settle(db)  # each round from the state a timed claim starts from
         spent = dict.fromkeys(rounds, 0.0)
         with db.session(60.0, fail_fast=False) as session:
             with claims._on_the_driver(session, "explain") as driver:
@@ -761,7 +765,7 @@ def bench_backend(
             progress(f"[{backend}] loading {size:,} people ...")
             started = clock.perf_counter()
             spread = stride(size, args)
-            load_people(db, population, 0, size, spread)
+            load_people(db, population, size, spread)
             load_history(db)
             analyze(db)
             load_s = clock.perf_counter() - started
