@@ -29,6 +29,7 @@ from bot.data.models import (
     NudgeLog,
     Person,
     SummarySchedule,
+    nudge_log_of,
 )
 from bot.data.movement import movement_stats, stats_for_person
 from bot.data.people import (
@@ -264,7 +265,7 @@ def export_data(db: Database, who: Who) -> dict[str, Any]:
         ).all()
         nudges = session.scalars(
             select(NudgeLog)
-            .where(NudgeLog.team_id == who.team_id, NudgeLog.user_id == who.user_id)
+            .where(nudge_log_of([who.team_id], who.user_id))
             .order_by(NudgeLog.slot_at)
         ).all()
         away = session.scalars(

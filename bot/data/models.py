@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     Date,
     DateTime,
     Dialect,
@@ -20,7 +21,11 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     func,
+    literal_column,
+    or_,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -143,9 +148,10 @@ class Person(Base):
     # Set when the bot stopped nudging on its own (`account_inactive`, ...), shown by `status`.
     stopped_reason: Mapped[str | None] = mapped_column(String(64))
     # The next nudge: its nominal slot (the unique key) and when to send it (later than the
-    # slot when Do Not Disturb deferred it). Indexed, so a tick reads only who is due.
+    # slot when Do Not Disturb deferred it). Not indexed: a pass finds who is due through
+    # `nudge_queue`, which every write of these two fills (a trigger; see there).
     next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Slack Do Not Disturb, kept from `dnd_updated_user` (and dnd.info once when unknown).
     dnd_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dnd_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -161,6 +167,34 @@ class Person(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=lambda: datetime.now(UTC)
     )
+
+
+class NudgeQueue(Base):
+    """When to look at a person next: a pass reads the rows that have come due, deletes them
+    and appends the next ones, and never writes `people` while it claims.
+
+    Why: people due together joined at different times, so their rows are spread over the
+    whole table, and a claim that rewrote each person's next nudge wrote a page of `people`
+    (and of its primary key) per person; after each checkpoint every such page is logged
+    whole. Rows here are appended together by the claim before, so a claim writes a few
+    pages, wherever its people live.
+
+    A row is a wake-up, not the schedule: the person's row keeps `next_slot_at` and
+    `next_nudge_at` (their settings and `status` read those), stored right after the claim.
+    Every insert or update of those columns adds a row here (a trigger, so no writer can
+    forget), and a pass skips a row that no longer matches when it comes due. Keyed by the
+    instant first, so what a claim deletes and appends sits together. No foreign key: a
+    row whose person is gone is dropped when it comes due."""
+
+    __tablename__ = "nudge_queue"
+
+    next_nudge_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # SQLite: the table is its key's B-tree, so a claim's rows are side by side there too.
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class SummarySchedule(Base):
@@ -234,10 +268,34 @@ class NudgeLog(Base):
     answer: Mapped[str | None] = mapped_column(String(16))  # a NudgeAnswer
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # The guard is keyed by slot first: the rows a claim inserts share a slot or a few, so
+    # their entries land side by side instead of one in each person's part of the index.
+    # A person's history (export, forget me) is found by the second index, which holds only
+    # the rows whose outcome is known: a claim adds nothing to it, the outcome does later.
     __table_args__ = (
-        UniqueConstraint("team_id", "user_id", "kind", "slot_at"),
+        UniqueConstraint("slot_at", "kind", "team_id", "user_id"),
         Index(None, "status", "claimed_at"),
+        Index(
+            "ix_nudge_log_person_finished",
+            "team_id",
+            "user_id",
+            "slot_at",
+            postgresql_where=text("status <> 'claimed'"),
+            sqlite_where=text("status <> 'claimed'"),
+        ),
     )
+
+
+def nudge_log_of(team_ids: list[str], user_id: str | None = None) -> ColumnElement[bool]:
+    """The nudge log rows of these workspaces (of one person in them, given `user_id`), as two
+    arms each an index serves: the rows whose outcome is known by person, the few in flight
+    by status. The status is spelt out, not bound: a database uses a partial index only for
+    a condition it can see implies the index's own."""
+    whose: list[ColumnElement[bool]] = [NudgeLog.team_id.in_(team_ids)]
+    if user_id is not None:
+        whose.append(NudgeLog.user_id == user_id)
+    claimed: ColumnElement[str] = literal_column(f"'{LogStatus.CLAIMED.value}'")
+    return or_(and_(NudgeLog.status != claimed, *whose), and_(NudgeLog.status == claimed, *whose))
 
 
 class Completion(Base):

@@ -16,7 +16,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, object_session
 
@@ -34,7 +45,7 @@ from bot.core.schedule import (
 )
 from bot.data.database import Database, dialect_insert, insert_ignoring_duplicates
 from bot.data.driver import DriverStatement, result_processors
-from bot.data.models import NudgeLog, Person, SummarySchedule, Workspace
+from bot.data.models import LogKind, NudgeLog, Person, SummarySchedule, Workspace, nudge_log_of
 from bot.data.presence import end_away, keep_away
 
 
@@ -172,7 +183,21 @@ _NEXT_SUMMARY = (
 _ONE_PERSON = and_(
     _PEOPLE.c.team_id == bindparam("key_team"), _PEOPLE.c.user_id == bindparam("key_user")
 )
-_PERSON_ROW = select(*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY).where(_ONE_PERSON)
+_NUDGE_LOG = cast(Table, NudgeLog.__table__)
+# Whether a claim has taken the person's stored next slot: their row learns the next one
+# right after the claim, so a change in between must not start from it again.
+_SLOT_CLAIMED = (
+    select(_NUDGE_LOG.c.id)
+    .where(
+        _NUDGE_LOG.c.slot_at == _PEOPLE.c.next_slot_at,
+        _NUDGE_LOG.c.kind == literal_column(f"'{LogKind.NUDGE.value}'"),
+        _NUDGE_LOG.c.team_id == _PEOPLE.c.team_id,
+        _NUDGE_LOG.c.user_id == _PEOPLE.c.user_id,
+    )
+    .exists()
+    .label("slot_claimed")
+)
+_PERSON_ROW = select(*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY, _SLOT_CLAIMED).where(_ONE_PERSON)
 _PERSON_ROW_LOCKED = _PERSON_ROW.with_for_update(of=_PEOPLE)
 # The columns to set come as the parameters' other keys.
 _UPDATE_PERSON = update(_PEOPLE).where(
@@ -299,9 +324,7 @@ def update_timezone(
 
 def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
     """Delete every row about this person in this workspace; the number of rows deleted."""
-    session.execute(
-        delete(NudgeLog).where(NudgeLog.team_id == team_id, NudgeLog.user_id == user_id)
-    )
+    session.execute(delete(NudgeLog).where(nudge_log_of([team_id], user_id)))
     result = session.execute(
         delete(Person).where(Person.team_id == team_id, Person.user_id == user_id)
     )
@@ -363,7 +386,23 @@ def reschedule(person: Person, *, after: datetime, now: datetime, summary: bool 
 
 def reschedule_after_change(person: Person, *, now: datetime, summary: bool = True) -> None:
     """After a settings, time zone or DND change (see `after_change`)."""
-    reschedule(person, after=after_change(person.next_slot_at, now), now=now, summary=summary)
+    reschedule(person, after=after_change(unclaimed_slot(person), now), now=now, summary=summary)
+
+
+def unclaimed_slot(person: Person) -> datetime | None:
+    """The person's stored next slot, unless a claim has taken it already (a claim writes the
+    nudge log first and the person's row right after it)."""
+    slot = person.next_slot_at
+    session = object_session(person)
+    if slot is None or session is None:
+        return slot
+    with session.no_autoflush:
+        claimed = session.scalar(
+            select(_SLOT_CLAIMED).where(
+                _PEOPLE.c.team_id == person.team_id, _PEOPLE.c.user_id == person.user_id
+            )
+        )
+    return None if claimed else slot
 
 
 def update_dnd(person: Person, status: DndStatus, *, now: datetime, summary: bool = False) -> None:
@@ -481,7 +520,10 @@ def _plan_change(row: Any, who: Who, change: Change, now: datetime) -> _Plan | R
     if result.interval_minutes != interval:  # a change that moves the interval otherwise
         result = replace(result, nudge_offset=_offset(who, spread, result.interval_minutes))
     upcoming = next_after(
-        result, after=after_change(row.next_slot_at, now), now=now, dnd=dnd_windows_of(row, now)
+        result,
+        after=after_change(None if row.slot_claimed else row.next_slot_at, now),
+        now=now,
+        dnd=dnd_windows_of(row, now),
     )
     # Only the columns the change moved, as the ORM's flush would: a few values bound, and
     # an index (next nudge, next summary) rewritten only when its instant moved (each is one
@@ -584,7 +626,7 @@ class _GuardedStatements:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        columns = [*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY]
+        columns = [*_CHANGE_READS, _SPREAD, _NEXT_SUMMARY, _SLOT_CLAIMED]
         # On SQLite the row comes back as one JSON array: CPython's sqlite3 lets go of the GIL
         # around each column's type lookup (`_pysqlite_fetch_one_row` in Modules/_sqlite/
         # cursor.c), and with the server's threads busy each let-go can hand the GIL to
@@ -593,7 +635,9 @@ class _GuardedStatements:
         # the people's columns hold nothing else).
         self._packed = dialect.name == "sqlite"
         if self._packed:
-            packed = func.json_array(*_CHANGE_READS, _SPREAD.element, _NEXT_SUMMARY.element)
+            packed = func.json_array(
+                *_CHANGE_READS, _SPREAD.element, _NEXT_SUMMARY.element, _SLOT_CLAIMED.element
+            )
             read = select(packed).where(_ONE_PERSON)
         else:
             read = _PERSON_ROW

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bot.core.changes import MAX_INTERVAL_MINUTES
 from bot.core.schedule import SPREAD_SHARE
 from bot.data.database import Database, insert_ignoring_duplicates
-from bot.data.models import NudgeLog, Person, Workspace
+from bot.data.models import NudgeLog, Person, Workspace, nudge_log_of
 
 # What a workspace that nudges again looks like.
 ACTIVE = {"active": True, "inactive_reason": None, "inactive_since": None, "refused_token": None}
@@ -106,7 +106,7 @@ def _forget(session: Session, team_ids: list[str]) -> list[str]:
     those that were stored."""
     if not team_ids:
         return []
-    session.execute(delete(NudgeLog).where(NudgeLog.team_id.in_(team_ids)))
+    session.execute(delete(NudgeLog).where(nudge_log_of(team_ids)))
     deleted = session.scalars(
         delete(Workspace).where(Workspace.team_id.in_(team_ids)).returning(Workspace.team_id)
     ).all()

@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.content import Library
-from bot.data.database import Database
+from bot.data.database import Database, DatabaseUnavailableError
 from bot.data.models import LogKind
 from bot.data.workspaces import refresh_spreads
 from bot.engine.claims import (
     CLAIM_BATCH,
     CLAIM_LEASE,
     Claimed,
+    NextNudges,
     claim_due,
     claim_released,
     due_backlog,
@@ -37,6 +38,7 @@ from bot.engine.claims import (
     record_outcome,
     release,
     renew_claims,
+    store_next_nudges,
 )
 from bot.engine.outcomes import CONFIRM_SECONDS, ClaimConfirmations, OutcomeBook
 from bot.engine.sender import Dispatch, Outcome, Outgoing, Sender, TokensOnce
@@ -165,6 +167,16 @@ def render_claim(
     )
 
 
+def store_later(db: Database, next_nudges: NextNudges) -> None:
+    """`store_next_nudges`, which a pass survives: the claim already queued each next nudge,
+    so a row left behind shows its old one until the next claim (which takes the queued
+    one, `claims._QUEUED_LATER`), and a settings change meanwhile still starts right."""
+    try:
+        store_next_nudges(db, next_nudges)
+    except DatabaseUnavailableError as exc:
+        log.warning("next nudges not stored in people's rows", extra={"error": str(exc)})
+
+
 def per_workspace_share(sender: Sender, seconds: float = ROUND_SECONDS) -> int:
     """How many of one workspace's due people a round of a pass takes: what it can send in
     `ROUND_SECONDS` at its rate, so one workspace's backlog never holds back the others."""
@@ -274,6 +286,7 @@ def run_tick(
                 # later ones when the lanes have `ROOM` of a round left. Never two claims
                 # at once, and each holds the pass's lock on writes of log rows (SQLite has
                 # one writer: a confirmation must not wait out a claim inside its bound).
+                next_nudges = NextNudges()
                 with writes:
                     claims, due, missed = claim_due(
                         db,
@@ -281,6 +294,7 @@ def run_tick(
                         worker=me,
                         batch=min(batch, FIRST_BATCH) if first else batch,
                         per_workspace=min(share, first_share) if first else share,
+                        later=next_nudges,
                     )
                 if first:  # everyone due at `now`, this round's people included
                     report.due = due
@@ -290,6 +304,10 @@ def run_tick(
                 if round_:
                     send(round_, sending)
                 round_ = []
+                # While the round's first DMs go: each claimed person's row learns their
+                # next nudge (the claim already queued it).
+                with writes:
+                    store_later(db, next_nudges)
                 # No one left due at `now`, or a round that changed no one (what is left
                 # is held by another pass): the next tick looks again.
                 if not due or not (claims or missed):

@@ -377,3 +377,66 @@ def test_next_summaries_move_to_their_own_table_and_back_unchanged(database_url:
             connection.execute(text("DELETE FROM people WHERE team_id = 'T1'"))
             connection.execute(text("DELETE FROM workspaces WHERE team_id = 'T1'"))
         engine.dispose()
+
+
+def test_everyone_with_a_next_nudge_gets_a_wake_up_and_the_log_keeps_its_rows(
+    database_url: str,
+) -> None:
+    """0013 finds who is due through `nudge_queue`: everyone stored with a next nudge gets
+    one wake-up, no one else does, later writes of a next nudge add theirs, and the nudge
+    log's rows come through its new keys both ways."""
+    engine = create_engine(database_url)
+    two_people = text(
+        "INSERT INTO people (team_id, user_id, opted_in, tz, work_start, work_end, work_days, "
+        "interval_minutes, weekly_summary, meetings, next_slot_at, next_nudge_at) VALUES "
+        "('T1', 'UON', true, 'UTC', '09:00:00', '17:00:00', 31, 60, true, true, :at, :at), "
+        "('T1', 'UOFF', false, 'UTC', '09:00:00', '17:00:00', 31, 60, true, true, NULL, NULL)"
+    )
+    one_nudge = text(
+        "INSERT INTO nudge_log (team_id, user_id, kind, slot_at, send_at, status, attempts, "
+        "claimed_at, claimed_by) VALUES ('T1', 'UON', 'nudge', :sent, :sent, 'sent', 1, :sent, 'w')"
+    )
+    at = datetime(2026, 11, 27, 15, tzinfo=UTC)
+    sent = datetime(2026, 11, 27, 14, tzinfo=UTC)
+
+    def queued() -> list[tuple[str, datetime]]:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT user_id, next_nudge_at FROM nudge_queue"))
+            return sorted(
+                (user, datetime.fromisoformat(str(when)).astimezone(UTC)) for user, when in rows
+            )
+
+    try:
+        downgrade(database_url, "0012")
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO workspaces (team_id) VALUES ('T1')"))
+            connection.execute(two_people, {"at": at})
+            connection.execute(one_nudge, {"sent": sent})
+        upgrade(database_url, "0013")
+        assert queued() == [("UON", at)]
+        with engine.begin() as connection:  # a write of SQL's own, as an operator's
+            later = (
+                "'2026-11-27 16:00:00'"
+                if engine.dialect.name == "sqlite"
+                else "'2026-11-27 16:00:00+00'"
+            )
+            connection.execute(
+                text(f"UPDATE people SET next_slot_at = {later}, next_nudge_at = {later} "
+                     "WHERE user_id = 'UOFF'")
+            )  # fmt: skip
+        assert [user for user, _ in queued()] == ["UOFF", "UON"]
+        with engine.connect() as connection:
+            logged = connection.execute(text("SELECT user_id FROM nudge_log")).scalars().all()
+        assert logged == ["UON"]
+        downgrade(database_url, "0012")
+        assert "nudge_queue" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM nudge_log")).scalar() == 1
+    finally:
+        upgrade(database_url, "head")
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM nudge_log WHERE team_id = 'T1'"))
+            connection.execute(text("DELETE FROM nudge_queue WHERE team_id = 'T1'"))
+            connection.execute(text("DELETE FROM people WHERE team_id = 'T1'"))
+            connection.execute(text("DELETE FROM workspaces WHERE team_id = 'T1'"))
+        engine.dispose()

@@ -71,14 +71,15 @@ def due_rows(rng: random.Random, now: datetime, count: int) -> list[tuple[Any, .
         rows.append(
             (f"T{len(rows) % 3}", f"U{len(rows):05d}", opted_in, tz, start, end,
              days_to_mask(prefs.work_days), prefs.interval_minutes, quiet_start, quiet_end,
-             snoozed, stopped, True, stored.slot, stored.send_at, dnd_start, dnd_end, spread)
+             snoozed, stopped, True, stored.slot, stored.send_at, dnd_start, dnd_end, spread,
+             stored.slot, stored.send_at)
         )  # fmt: skip
     assert len(rows[0]) == len(DUE_COLUMNS)
     return rows
 
 
 def offset_of(row: tuple[Any, ...]) -> timedelta:
-    team, user, *_, spread = row
+    team, user, spread = row[0], row[1], row[claims._SPREAD]
     if not spread:
         return NO_OFFSET
     return spread_offset(team, user, window_seconds=spread, interval_minutes=row[7])
