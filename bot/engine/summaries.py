@@ -76,7 +76,7 @@ _NEXT_SUMMARY = (
 # On PostgreSQL, one statement each whatever the batch, the rows passed as the nudge claim
 # passes them (psycopg would parse an executemany's or a multi-row INSERT's long text anew).
 # Every row written was read as due: saying so joins them to the index's due rows rather
-# than hashing the whole people table (as the nudge claim's `_PG_RESCHEDULE`).
+# than hashing the whole table.
 _PG_NEXT_SUMMARY = text(
     f"""
     UPDATE summary_schedule AS s SET next_summary_at = {_PG_INSTANT.format("slot_us")}
