@@ -1,9 +1,11 @@
 """Claims: who is due, and the one row per person and slot that makes each nudge go out once.
 
 Exactly once, whatever the number of processes:
-- a person is due when their indexed `next_nudge_at` has come; a pass reads only those rows
-  (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so passes running at once split the work);
-- before sending, it writes a nudge log row unique per (workspace, person, kind, slot); a
+- a person is due when their wake-up in `nudge_queue` has come (and still matches their
+  row); a pass reads only those, deletes them and queues the next ones (on PostgreSQL with
+  `FOR UPDATE SKIP LOCKED`, so passes running at once split the work); the person's own
+  row learns the next nudge right after (`store_next_nudges`; docs/DELIVERY.md);
+- before sending, it writes a nudge log row unique per (slot, kind, workspace, person); a
   pass that loses that race sends nothing;
 - the row is completed after Slack answers. A row left `claimed` by a crash is sent once
   more if still within its grace, then never again.
