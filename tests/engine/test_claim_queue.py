@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -13,9 +14,10 @@ from sqlalchemy import delete, func, insert, select, text, update
 from bot.core.changes import SetInterval
 from bot.core.content import Library
 from bot.core.preferences import Preferences
-from bot.data.database import Database
+from bot.data.database import Database, DatabaseUnavailableError
 from bot.data.models import NudgeLog, NudgeQueue, Person, nudge_log_of
 from bot.data.people import Who, change_preferences, change_without_slack, forget, read_preferences
+from bot.engine import tick
 from bot.engine.claims import NextNudges, claim_due, due_backlog, store_next_nudges
 from bot.engine.sender import Sender
 from bot.engine.tick import run_tick
@@ -174,3 +176,32 @@ def test_a_persons_log_rows_are_found_by_index_not_by_reading_the_whole_log(
         plan = " ".join(str(row[-1]) for row in session.execute(text(explain + str(sql))))
     assert "ix_nudge_log_person_finished" in plan, plan
     assert "ix_nudge_log_status_claimed_at" in plan, plan
+
+
+def test_a_pass_whose_row_store_fails_still_sends_and_the_next_pass_goes_on(
+    db: Database,
+    sender: Sender,
+    library: Library,
+    standin: SlackStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The store after the claim is bookkeeping: when the database refuses it, the pass
+    sends what it claimed, says so in one line, and the next pass nudges the next slot."""
+    opt_in(db, WHO, "UTC", utc(2026, 11, 25, 9, 30))
+
+    def refused(*_: object) -> int:
+        raise DatabaseUnavailableError("the database is unavailable")
+
+    monkeypatch.setattr(tick, "store_next_nudges", refused)
+    with caplog.at_level(logging.WARNING, logger="bot.engine.tick"):
+        report = run_tick(db, sender, library, now=AT_TEN + timedelta(seconds=5))
+    assert (report.claimed, report.sent) == (1, 1)
+    assert "next nudges not stored" in caplog.text
+    assert stored_next(db) == AT_TEN  # left behind...
+    monkeypatch.undo()
+    eleven = AT_TEN + timedelta(hours=1)
+    report = run_tick(db, sender, library, now=eleven + timedelta(seconds=5))
+    assert (report.claimed, report.sent, report.missed) == (1, 1, 0)  # ...11:00 all the same
+    assert stored_next(db) == eleven + timedelta(hours=1)
+    assert len(standin.calls_to("chat.postMessage")) == 2
