@@ -386,15 +386,17 @@ def reschedule(person: Person, *, after: datetime, now: datetime, summary: bool 
 
 def reschedule_after_change(person: Person, *, now: datetime, summary: bool = True) -> None:
     """After a settings, time zone or DND change (see `after_change`)."""
-    reschedule(person, after=after_change(unclaimed_slot(person), now), now=now, summary=summary)
+    pending = unclaimed_slot(person, now)
+    reschedule(person, after=after_change(pending, now), now=now, summary=summary)
 
 
-def unclaimed_slot(person: Person) -> datetime | None:
+def unclaimed_slot(person: Person, now: datetime) -> datetime | None:
     """The person's stored next slot, unless a claim has taken it already (a claim writes the
-    nudge log first and the person's row right after it)."""
+    nudge log first and the person's row right after it). Only a slot that has come can
+    have been claimed: a later one is not looked up (a DND event reschedules too)."""
     slot = person.next_slot_at
     session = object_session(person)
-    if slot is None or session is None:
+    if slot is None or slot > now or session is None:
         return slot
     with session.no_autoflush:
         claimed = session.scalar(

@@ -511,12 +511,11 @@ def _from_queue(query: Select[*Columns]) -> Select[*Columns]:
     ).outerjoin(Workspace, Workspace.team_id == NudgeQueue.team_id)
 
 
-# Due: a wake-up that has come, in an active workspace, or whose person is gone (read only
-# to be dropped). A workspace made inactive keeps its wake-ups for when it comes back.
+# Due: a wake-up that has come, in an active workspace or in none any more (its person is
+# gone with it: read only to be dropped). A workspace made inactive keeps its wake-ups for
+# when it comes back.
 def _due_wakeups(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
-    return (NudgeQueue.next_nudge_at <= now) & (
-        Person.team_id.is_(None) | Workspace.active.is_(True)
-    )
+    return (NudgeQueue.next_nudge_at <= now) & Workspace.active.is_not(False)
 
 
 def _sqlite_due(
@@ -556,8 +555,7 @@ def _pg_due(
         )
         .select_from(NudgeQueue)
         .outerjoin(Workspace, Workspace.team_id == NudgeQueue.team_id)
-        # A person's row is in an active workspace, or gone (the wake-up is then dropped).
-        .where(NudgeQueue.next_nudge_at <= now, Workspace.active.is_not(False))
+        .where(_due_wakeups(now))
         .order_by(NudgeQueue.next_nudge_at)
         .limit(batch)
         .with_for_update(skip_locked=True, of=NudgeQueue)
@@ -852,7 +850,7 @@ def _due_fairly(db: Database, *, now: datetime, batch: int, cap: int) -> Select[
     instant come in index order: whole workspaces after whole workspaces). Ranked in a
     subquery, since PostgreSQL locks no rows of a windowed query; a row another pass holds
     is skipped after ranking, so that workspace gets fewer here (the other pass has them)."""
-    ranked = _from_queue(
+    ranked_due = (
         select(
             NudgeQueue.next_nudge_at,
             NudgeQueue.team_id,
@@ -863,9 +861,12 @@ def _due_fairly(db: Database, *, now: datetime, batch: int, cap: int) -> Select[
                 order_by=(NudgeQueue.next_nudge_at, NudgeQueue.user_id),
             )
             .label("rank"),
-        ).select_from(NudgeQueue)
+        )
+        .select_from(NudgeQueue)
+        .outerjoin(Workspace, Workspace.team_id == NudgeQueue.team_id)
+        .where(_due_wakeups(now))
+        .subquery()
     )
-    ranked_due = ranked.where(_due_wakeups(now)).subquery()
     # Read from the ranked wake-ups, each found again by its key: the ranking already chose
     # who is due (a database that started from the queue's range would search the ranking
     # once per wake-up).
