@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -204,6 +204,8 @@ class _Unit:
     cut: bool = False
     # Ping a pooled connection before use: only where a person waits (see `_watch`).
     ping: bool = True
+    # Its commits are on disk before they return, on SQLite too (see `_sqlite_connect`).
+    durable: bool = False
 
     def arm(self, dbapi_connection: Any) -> _Alarm:
         def cut() -> None:
@@ -305,6 +307,14 @@ def _sqlite_connect(dbapi_connection: Any, record: Any, bounds: Bounds) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
     cursor.execute("PRAGMA journal_mode=WAL")  # readers and one writer at once
+    # A commit is appended to the log without waiting for the disk to sync it: always
+    # consistent, and kept across a crash of the process; an OS crash or a power cut can
+    # roll back the last commits before the log was synced (at a checkpoint, or by a durable
+    # unit's commit). SQLite's own advice for WAL (https://www.sqlite.org/pragma.html#pragma
+    # _synchronous). With a sync on every commit, writers queued behind each other's fsync,
+    # holding the write lock through it. A durable unit (a claim of a right to send, which
+    # must outlive a power cut once its message may go) syncs its commits (`_watch`).
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={bounds.statement_ms}")
     cursor.close()
 
@@ -374,11 +384,19 @@ def make_engine(url: str, bounds: Bounds | None = None) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", lambda c, r: _sqlite_connect(c, r, bounds))
         engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
-    _watch(engine, bounds, ping=backend == "postgresql")
+    _watch(engine, bounds, ping=backend == "postgresql", sqlite=backend == "sqlite")
     return engine
 
 
-def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
+def _synchronous(dbapi_connection: Any, level: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA synchronous={level}")
+    finally:
+        cursor.close()
+
+
+def _watch(engine: Engine, bounds: Bounds, *, ping: bool, sqlite: bool = False) -> None:
     """Arm the watchdog on every checkout inside a unit of work, and ping a pooled
     connection before handing it out (SQLAlchemy's own pre-ping would wait unbounded).
 
@@ -387,7 +405,11 @@ def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
     connection's age, and a connection the database dropped fails its unit, which tells the
     pool to replace every connection as old as it; the engine tries the unit again later.
     `Database.transact` (a settings change answered in the ack) skips it too, and tries its
-    work once more on a new connection at once."""
+    work once more on a new connection at once.
+
+    On SQLite a durable unit's connection syncs every commit (`PRAGMA synchronous=FULL`,
+    set here, between transactions, as SQLite requires) and is handed back to the pool as
+    it was (NORMAL). PostgreSQL syncs every commit already."""
 
     def connected(_dbapi_connection: Any, record: Any) -> None:
         record.info["psoas_fresh"] = True
@@ -397,6 +419,9 @@ def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
         fresh = record.info.pop("psoas_fresh", False)
         if unit is not None:
             record.info["psoas_alarm"] = unit.arm(dbapi_connection)
+            if sqlite and unit.durable:
+                _synchronous(dbapi_connection, "FULL")
+                record.info["psoas_full"] = True
         if not ping or fresh or (unit is not None and not unit.ping):
             return
         deadline = unit.deadline if unit else time.monotonic() + bounds.work_seconds
@@ -422,10 +447,14 @@ def _watch(engine: Engine, bounds: Bounds, *, ping: bool) -> None:
             if own is not None:
                 WATCHDOG.disarm(own)
 
-    def checkin(_dbapi_connection: Any, record: Any) -> None:
+    def checkin(dbapi_connection: Any, record: Any) -> None:
         alarm = record.info.pop("psoas_alarm", None)
         if alarm is not None:
             WATCHDOG.disarm(alarm)
+        if record.info.pop("psoas_full", False) and dbapi_connection is not None:
+            # A connection that cannot take it (closed, cut) is more durable, not less.
+            with suppress(Exception):
+                _synchronous(dbapi_connection, "NORMAL")
 
     event.listen(engine, "connect", connected)
     event.listen(engine, "checkout", checkout)
@@ -446,7 +475,12 @@ class Database:
 
     @contextmanager
     def unit(
-        self, seconds: float | None = None, *, fail_fast: bool = True, ping: bool | None = None
+        self,
+        seconds: float | None = None,
+        *,
+        fail_fast: bool = True,
+        ping: bool | None = None,
+        durable: bool = False,
     ) -> Iterator[None]:
         """A bounded piece of work on the engine (sessions and raw connections alike):
         `seconds` in all (the request bound unless given), then it fails as unavailable.
@@ -455,14 +489,22 @@ class Database:
         `fail_fast`: while the database is known to be down and another unit is trying it,
         fail at once rather than wait (a person is waiting); the nudge engine, which has no
         one waiting, passes False and always tries. `ping`: ping a pooled connection before
-        use (PostgreSQL; by default where a person waits, see `_watch`)."""
+        use (PostgreSQL; by default where a person waits, see `_watch`). `durable`: every
+        commit is on disk when it returns, on SQLite too, where other units' commits may be
+        rolled back by an OS crash or a power cut (`_sqlite_connect`): for a claim of the
+        right to send something, which must not be forgotten once it may have gone."""
         outer = _unit()
         if outer is not None:  # nested: the outer unit's bound and breaker already apply
+            outer.durable = outer.durable or durable  # for the connections it takes from now
             yield
             return
         bound = self.bounds.work_seconds if seconds is None else seconds
         trial = self.breaker.enter() if fail_fast else False
-        unit = _Unit(deadline=time.monotonic() + bound, ping=fail_fast if ping is None else ping)
+        unit = _Unit(
+            deadline=time.monotonic() + bound,
+            ping=fail_fast if ping is None else ping,
+            durable=durable,
+        )
         _current.unit = unit
         error: BaseException | None = None
         try:
@@ -489,15 +531,17 @@ class Database:
         *,
         fail_fast: bool = True,
         statement_seconds: float | None = None,
+        durable: bool = False,
     ) -> Iterator[Session]:
         """One unit of work: committed when the block ends, rolled back whole if it raises.
 
         Any SQLAlchemy failure leaves as `DatabaseUnavailableError`, the one type the rest of
-        the app knows; the original stays attached as its cause for the log. `seconds` and
-        `fail_fast` as for `unit`; `statement_seconds` lets this unit's statements run
+        the app knows; the original stays attached as its cause for the log. `seconds`,
+        `fail_fast` and `durable` as for `unit`; `statement_seconds` lets this unit's statements run
         longer than the request bound on PostgreSQL (a claim of thousands of rows).
         """
-        with self.unit(seconds, fail_fast=fail_fast), self._sessions.begin() as session:
+        unit = self.unit(seconds, fail_fast=fail_fast, durable=durable)
+        with unit, self._sessions.begin() as session:
             if statement_seconds is not None and self.dialect == "postgresql":
                 ms = max(1, int(statement_seconds * 1000))
                 session.execute(text(f"SET LOCAL statement_timeout = {ms}"))

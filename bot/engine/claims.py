@@ -80,11 +80,13 @@ SUMMARY_GRACE = timedelta(hours=1)
 def _pass_session(db: Database, *, heavy: bool = False) -> AbstractContextManager[Session]:
     """A unit of work of a nudge pass: bounded, but with no person waiting on it, it is not
     failed fast while the database recovers; `heavy` statements (a claim of thousands of
-    rows) may run as long as the unit."""
+    rows) may run as long as the unit. Durable: a claim is on disk before its DM can go, so
+    not even a power cut can make a slot due again after its nudge went out."""
     return db.session(
         ENGINE_WORK_SECONDS,
         fail_fast=False,
         statement_seconds=ENGINE_WORK_SECONDS if heavy else None,
+        durable=True,
     )
 
 

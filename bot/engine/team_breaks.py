@@ -98,7 +98,8 @@ def claim_breaks(
 ) -> tuple[list[ClaimedBreak], int, int]:
     """Claim every channel whose break is due at `now`: (claims, number due, number missed)."""
     slugs = library.slugs
-    with db.session() as session:
+    # Durable: once its break may be posted, a claim outlives even a power cut.
+    with db.session(durable=True) as session:
         query = (
             select(TeamBreak)
             .join(Workspace, Workspace.team_id == TeamBreak.team_id)

@@ -23,9 +23,10 @@ The commands:
   cannot be HOT, so every index of the row gets an entry). The real app's read is a statement
   more than the bare app's write; it runs both in autocommit, where the bare app's
   transaction adds a BEGIN and a COMMIT (on PostgreSQL: two round trips to its three).
-  Each app has a database of its own, migrated and seeded alike: a SQLite file (WAL, as the
-  real app sets it, for both), or with `--database postgresql` two databases beside
-  `--postgres-url`'s (`<name>_real`, `<name>_bare`), created if missing. Each closed-loop client
+  Each app has a database of its own, migrated and seeded alike: a SQLite file (WAL, commits
+  synced at checkpoints rather than one by one, as the real app sets it, for both), or with
+  `--database postgresql` two databases beside `--postgres-url`'s (`<name>_real`,
+  `<name>_bare`), created if missing. Each closed-loop client
   is one person, so rows are not fought over.
 
 Both apps verify every request's signature (Bolt does, for both; WebApp checks it once more
@@ -199,8 +200,8 @@ EVERY = re.compile(r"every (\d+)")
 def bare_app(api_url: str, workdir: str, database_url: str | None = None) -> Any:
     """What an honest hand-written Bolt app does for the two commands: a constant for anything
     but `every N`; for that, N parsed, one Core UPDATE of the person's row in one transaction
-    (SQLite with the real app's pragmas: WAL and a busy timeout; a pooled connection per
-    server thread), one line of answer."""
+    (SQLite with the real app's pragmas: WAL, commits not synced one by one, and a busy
+    timeout; a pooled connection per server thread), one line of answer."""
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
     from sqlalchemy import create_engine, event, update
@@ -220,6 +221,7 @@ def bare_app(api_url: str, workdir: str, database_url: str | None = None) -> Any
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=2000")
             cursor.close()
 

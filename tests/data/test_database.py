@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, update
+from sqlalchemy import Connection, event, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from bot.core.changes import SetHours, SetInterval, TurnOn
+from bot.core.content import Library
 from bot.core.preferences import Preferences
 from bot.core.schedule import DndStatus
+from bot.core.team import SetTeam
 from bot.data.database import Database, DatabaseUnavailableError
 from bot.data.models import Person
 from bot.data.people import (
@@ -23,6 +28,9 @@ from bot.data.people import (
     find_person,
     read_preferences,
 )
+from bot.data.schema import upgrade
+from bot.data.team_breaks import set_break
+from tests.support.people import opt_in, utc
 
 
 def test_datetimes_come_back_timezone_aware(db: Database) -> None:
@@ -215,3 +223,77 @@ def test_after_a_restart_the_first_change_in_the_ack_is_saved(postgres_db: Datab
     assert answered is not None and answered.interval_minutes == 45
     prefs = read_preferences(postgres_db, who)
     assert prefs is not None and prefs.interval_minutes == 45
+
+
+# ---------------------------------------------------------------------------------------
+# SQLite's syncs: a request's commit is not synced one by one; a claim's is.
+
+NORMAL, FULL = 1, 2  # PRAGMA synchronous, as SQLite reports it
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'psoas.db'}"
+    upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+def synchronous_in(session: Session) -> int:
+    return int(session.execute(text("PRAGMA synchronous")).scalar_one())
+
+
+def test_on_sqlite_only_a_durable_unit_syncs_each_commit(sqlite_db: Database) -> None:
+    """A settings change or an event is safe from a crash of the process (WAL, NORMAL);
+    a durable unit's commits wait for the disk. Its connection goes back to the pool as it
+    was, so the next request on it does not pay for a sync."""
+    with sqlite_db.session() as session:
+        assert synchronous_in(session) == NORMAL
+    with sqlite_db.session(durable=True) as session:
+        assert synchronous_in(session) == FULL
+    with sqlite_db.unit(durable=True), sqlite_db.session() as nested:
+        assert synchronous_in(nested) == FULL  # the outer unit's say holds
+    with sqlite_db.unit(), sqlite_db.session(durable=True) as nested:
+        assert synchronous_in(nested) == FULL  # and a durable one inside makes it durable
+    with sqlite_db.session() as session:
+        assert synchronous_in(session) == NORMAL
+    read = sqlite_db.autocommit(lambda driver: driver.execute("PRAGMA synchronous").fetchone())
+    assert read == (NORMAL,)
+    assert sqlite_db.engine.pool.checkedin() == 1, "one connection served every unit"
+
+
+def test_on_sqlite_every_claim_of_a_nudge_summary_or_team_break_is_synced(
+    sqlite_db: Database, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a claim commits its message may go: a power cut must not roll it back and
+    make the slot due again (a second nudge), whatever else it may roll back."""
+    from bot.engine import claims, summaries, team_breaks
+    from bot.engine.claims import claim_due
+    from bot.engine.summaries import claim_summaries
+    from bot.engine.team_breaks import claim_breaks
+
+    levels: dict[str, list[int]] = {"nudge": [], "summary": [], "team": []}
+
+    def spy(module: object, name: str, kind: str) -> None:
+        original = getattr(module, name)
+
+        def spying(session: Session, *args: Any, **kwargs: Any) -> Any:
+            levels[kind].append(synchronous_in(session))
+            return original(session, *args, **kwargs)
+
+        monkeypatch.setattr(module, name, spying)
+
+    spy(claims, "_insert_claims_sqlite", "nudge")
+    spy(summaries, "_write_portably", "summary")
+    spy(team_breaks, "_claim_one", "team")
+    monday, friday_4pm = utc(2026, 11, 23, 8), utc(2026, 11, 27, 16)
+    opt_in(sqlite_db, Who("T1", "U1"), "UTC", monday)
+    set_break(sqlite_db, Who("T1", "U1"), "C0001", SetTeam(time(15)), tz="UTC", now=monday)
+    nudges, _, _ = claim_due(sqlite_db, now=utc(2026, 11, 23, 11), worker="w")
+    summaries_claimed = claim_summaries(sqlite_db, now=friday_4pm, worker="w")
+    breaks, _, _ = claim_breaks(sqlite_db, library, now=utc(2026, 11, 23, 15), worker="w")
+    assert (len(nudges), len(summaries_claimed), len(breaks)) == (1, 1, 1)
+    assert levels == {"nudge": [FULL], "summary": [FULL], "team": [FULL]}
+    with sqlite_db.session() as session:  # and the pool's connection is as it was
+        assert synchronous_in(session) == NORMAL
