@@ -666,24 +666,50 @@ def reference_ms(runs: int = 5) -> float:
     return statistics.median(times)
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all, stolen) CPU time of the machine so far, in clock ticks, from Linux's /proc/stat:
+    on a virtual machine, "steal" is the time its CPUs were ready to run and the host ran
+    something else. None where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+    # counted in user time already.
+    values = [int(value) for value in fields[1:9]]
+    return sum(values), values[7]
+
+
 class LoadAverage:
     """The 1, 5 and 15 minute load averages when made and when shown: other work on the machine
     (tests, other benchmarks) shows here, and moves every timing. Beside them, the machine's
-    pace then (`reference_ms`)."""
+    pace then (`reference_ms`), and the share of its CPU time the host took (steal): tail
+    latencies on a virtual machine swing with it."""
 
     def __init__(self) -> None:
         self.start = os.getloadavg()
+        self.ticks_start = cpu_ticks()
         self.reference_start = reference_ms()
+
+    def stolen_percent(self) -> float | None:
+        now = cpu_ticks()
+        if now is None or self.ticks_start is None or now[0] <= self.ticks_start[0]:
+            return None
+        return 100 * (now[1] - self.ticks_start[1]) / (now[0] - self.ticks_start[0])
 
     @staticmethod
     def _text(values: tuple[float, float, float]) -> str:
         return "/".join(f"{value:.2f}" for value in values)
 
     def line(self) -> str:
+        stolen = self.stolen_percent()
+        steal = "" if stolen is None else f"; CPU time taken by the host (steal): {stolen:.1f}%"
         return (
             f"load average (1/5/15 min, {os.cpu_count()} CPUs): {self._text(self.start)} "
             f"at the start, {self._text(os.getloadavg())} at the end; reference workload "
             f"{self.reference_start:.1f} ms at the start, {reference_ms():.1f} ms at the end"
+            f"{steal}"
         )
 
 

@@ -182,6 +182,7 @@ def test_each_benchmark_runs_at_a_tiny_size(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert runs == {"command": 0, "claim": 0, "dispatch": 0, "transport": 0}  # no --check
     assert out.count("load average (1/5/15 min") == 4
+    assert out.count("CPU time taken by the host (steal): ") == 4  # Linux: /proc/stat
     assert out.count("\nTargets\n") == 4
     assert "TLS, KeepAliveWebClient" in out and "over TLS, CPU per call kept-alive" in out
     assert "throughput real/bare" in out
