@@ -339,11 +339,17 @@ _BARE: dict[str, Callable[[], Command]] = {
 }
 
 
+# What people paste along with a command: zero-width and direction marks, and the backticks
+# and asterisks of Slack's formatting.
+_PASTED = re.compile(r"[\u200b-\u200f\u2060\ufeff`*]")
+_SPACES = re.compile(r"\s+")
+
+
 def parse_command(text: str | None, library: Library) -> Command:
     raw = (text or "")[:MAX_TEXT_CHARS]
     # Slack sends what the person typed; strip formatting and invisible characters they pasted.
-    cleaned = re.sub(r"[\u200b-\u200f\u2060\ufeff`*]", "", raw).strip()
-    lowered = re.sub(r"\s+", " ", cleaned.lower())
+    cleaned = _PASTED.sub("", raw).strip()
+    lowered = _SPACES.sub(" ", cleaned.lower())
     if not lowered:
         return ShowHelp()
     if lowered in _BARE:
