@@ -310,10 +310,11 @@ def _sqlite_connect(dbapi_connection: Any, record: Any, bounds: Bounds) -> None:
     # A commit is appended to the log without waiting for the disk to sync it: always
     # consistent, and kept across a crash of the process; an OS crash or a power cut can
     # roll back the last commits before the log was synced (at a checkpoint, or by a durable
-    # unit's commit). SQLite's own advice for WAL (https://www.sqlite.org/pragma.html#pragma
-    # _synchronous). With a sync on every commit, writers queued behind each other's fsync,
-    # holding the write lock through it. A durable unit (a claim of a right to send, which
-    # must outlive a power cut once its message may go) syncs its commits (`_watch`).
+    # unit's commit). SQLite's own advice for WAL:
+    # https://www.sqlite.org/pragma.html#pragma_synchronous
+    # With a sync on every commit, writers queued behind each other's fsync, holding the
+    # write lock through it. A durable unit (a claim of a right to send, which must outlive
+    # a power cut once its message may go) syncs its commits (`_watch`).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={bounds.statement_ms}")
     cursor.close()
@@ -420,7 +421,10 @@ def _watch(engine: Engine, bounds: Bounds, *, ping: bool, sqlite: bool = False) 
         if unit is not None:
             record.info["psoas_alarm"] = unit.arm(dbapi_connection)
             if sqlite and unit.durable:
-                _synchronous(dbapi_connection, "FULL")
+                try:
+                    _synchronous(dbapi_connection, "FULL")
+                except Exception as exc:  # a broken connection: the pool takes another
+                    raise DisconnectionError(type(exc).__name__) from exc
                 record.info["psoas_full"] = True
         if not ping or fresh or (unit is not None and not unit.ping):
             return
@@ -537,8 +541,9 @@ class Database:
 
         Any SQLAlchemy failure leaves as `DatabaseUnavailableError`, the one type the rest of
         the app knows; the original stays attached as its cause for the log. `seconds`,
-        `fail_fast` and `durable` as for `unit`; `statement_seconds` lets this unit's statements run
-        longer than the request bound on PostgreSQL (a claim of thousands of rows).
+        `fail_fast` and `durable` as for `unit`; `statement_seconds` lets this unit's
+        statements run longer than the request bound on PostgreSQL (a claim of thousands of
+        rows).
         """
         unit = self.unit(seconds, fail_fast=fail_fast, durable=durable)
         with unit, self._sessions.begin() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
@@ -261,6 +262,30 @@ def test_on_sqlite_only_a_durable_unit_syncs_each_commit(sqlite_db: Database) ->
     read = sqlite_db.autocommit(lambda driver: driver.execute("PRAGMA synchronous").fetchone())
     assert read == (NORMAL,)
     assert sqlite_db.engine.pool.checkedin() == 1, "one connection served every unit"
+
+
+def test_on_sqlite_a_connection_that_cannot_be_made_durable_is_replaced(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled connection that fails the switch to syncing (a disk error, a connection gone
+    bad) is not used for a claim: the pool drops it and the unit runs on a new one, synced."""
+    from bot.data import database
+
+    switched: list[str] = []
+    switch = database._synchronous
+
+    def failing_once(dbapi_connection: Any, level: str) -> None:
+        switched.append(level)
+        if switched == ["FULL"]:
+            raise sqlite3.OperationalError("disk I/O error")
+        switch(dbapi_connection, level)
+
+    with sqlite_db.session() as session:  # a connection in the pool, then the failure
+        assert synchronous_in(session) == NORMAL
+    monkeypatch.setattr(database, "_synchronous", failing_once)
+    with sqlite_db.session(durable=True) as session:
+        assert synchronous_in(session) == FULL
+    assert switched == ["FULL", "FULL", "NORMAL"]
 
 
 def test_on_sqlite_every_claim_of_a_nudge_summary_or_team_break_is_synced(
