@@ -142,32 +142,18 @@ def _due(
     *,
     now: datetime,
     batch: int,
-    order: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...] = (),
-    lock_of: type[Base] = Person,
+    lock_of: type[Base],
 ) -> Select[*Columns]:
-    """Who is due at `now` by `due_at`, in active workspaces, in `order` (by default earliest
-    first); on PostgreSQL rows of `lock_of` another pass holds are skipped, so passes
-    running at once split the work."""
-    return _due_in(db.dialect, query, due_at, now=now, batch=batch, order=order, lock_of=lock_of)
-
-
-def _due_in(
-    dialect: str,
-    query: Select[*Columns],
-    due_at: InstrumentedAttribute[Any],
-    *,
-    now: datetime | BindParameter[datetime],
-    batch: int | BindParameter[int],
-    order: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...] = (),
-    lock_of: type[Base] = Person,
-) -> Select[*Columns]:
+    """Who is due at `now` by `due_at`, in active workspaces, earliest first; on PostgreSQL
+    rows of `lock_of` another pass holds are skipped, so passes running at once split the
+    work."""
     query = (
         query.join(Workspace, Workspace.team_id == Person.team_id)
         .where(due_at <= now, Workspace.active.is_(True))
-        .order_by(*(order or (due_at,)))
+        .order_by(due_at)
         .limit(batch)
     )
-    if dialect == "postgresql":
+    if db.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True, of=lock_of)
     return query
 
@@ -459,19 +445,21 @@ def _schedule_and_write_postgresql(
 NO_WINDOWS: tuple[DndWindow, ...] = ()
 
 
-# A wake-up later than the person's stored nudge comes from a claim whose write of their row
-# has not landed (it comes right after the claim; a crash can lose it): it is then the
-# person's next nudge. Otherwise the row's own stored nudge is (a wake-up that is earlier, or
-# gone stale with a settings change, is no longer due by it).
-_QUEUED_LATER = NudgeQueue.next_slot_at > Person.next_slot_at
+def pending(queued_slot: Any, stored_slot: Any, queued: Any, stored: Any) -> Any:
+    """The person's pending next nudge (`queued` or `stored`, a slot or its send time). A
+    wake-up whose slot is later than the one the person's row stores comes from a claim whose
+    write of that row has not landed (it comes right after the claim; a crash can lose it):
+    it is then the pending one. Otherwise the row's own is (a wake-up that is earlier, or
+    gone stale with a settings change, is no longer due by it)."""
+    return case((queued_slot > stored_slot, queued), else_=stored)
 
 
 def _pending(queued: InstrumentedAttribute[Any], stored: InstrumentedAttribute[Any]) -> Any:
-    return case((_QUEUED_LATER, queued), else_=stored)
+    return pending(NudgeQueue.next_slot_at, Person.next_slot_at, queued, stored)
 
 
 # What a claim reads of each due person: their preferences, DND, pending next nudge (see
-# `_QUEUED_LATER`), their workspace's spread window, and the next nudge their row holds. The
+# `pending`), their workspace's spread window, and the next nudge their row holds. The
 # ids are the wake-up's, so a row whose person is gone still names whose it was.
 DUE_COLUMNS = (
     NudgeQueue.team_id,
@@ -573,13 +561,13 @@ def _pg_due(
         .limit(literal_column("1"))  # spelt out: a bound value would need binding
         .lateral("person")
     )
-    later = due.c.next_slot_at > person.c.next_slot_at
+    queued_slot, stored_slot = due.c.next_slot_at, person.c.next_slot_at
     columns = (
         due.c.team_id,
         due.c.user_id,
         *(person.c[column.key] for column in SCHEDULE_COLUMNS),
-        case((later, due.c.next_slot_at), else_=person.c.next_slot_at),
-        case((later, due.c.next_nudge_at), else_=person.c.next_nudge_at),
+        pending(queued_slot, stored_slot, queued_slot, stored_slot),
+        pending(queued_slot, stored_slot, due.c.next_nudge_at, person.c.next_nudge_at),
         person.c.dnd_start,
         person.c.dnd_end,
         due.c.nudge_spread_seconds,
@@ -764,21 +752,17 @@ def _schedule_due(
     return catch_up(prefs, Nudge(next_slot_at, next_nudge_at), now=now, dnd=dnd)
 
 
-def _position(column: InstrumentedAttribute[Any]) -> int:
-    return next(i for i, due_column in enumerate(DUE_COLUMNS) if due_column is column)
-
-
 def _named(name: str) -> int:
     return next(i for i, due_column in enumerate(DUE_COLUMNS) if due_column.key == name)
 
 
 # Where a due row holds what its schedule depends on: after the ids, its preferences, pending
 # nudge and DND, up to the workspace's spread window (which with the ids gives the offset).
-_OPTED_IN = _position(Person.opted_in)
-_INTERVAL = _position(Person.interval_minutes)
-_SLOT, _SEND = _named("next_slot_at"), _named("next_nudge_at")
-_SPREAD = _position(Workspace.nudge_spread_seconds)
-_SCHEDULE_INPUTS = slice(_position(NudgeQueue.user_id) + 1, _SPREAD)
+_OPTED_IN = _named("opted_in")
+_INTERVAL = _named("interval_minutes")
+_SEND = _named("next_nudge_at")
+_SPREAD = _named("nudge_spread_seconds")
+_SCHEDULE_INPUTS = slice(_named("user_id") + 1, _SPREAD)
 _READ = slice(_named("read_slot_at"), _named("read_nudge_at") + 1)
 
 

@@ -170,7 +170,7 @@ def render_claim(
 def store_later(db: Database, next_nudges: NextNudges) -> None:
     """`store_next_nudges`, which a pass survives: the claim already queued each next nudge,
     so a row left behind shows its old one until the next claim (which takes the queued
-    one, `claims._QUEUED_LATER`), and a settings change meanwhile still starts right."""
+    one, `claims.pending`), and a settings change meanwhile still starts right."""
     try:
         store_next_nudges(db, next_nudges)
     except DatabaseUnavailableError as exc:
