@@ -77,16 +77,20 @@ MAX_ATTEMPTS = 2  # the first send, and one resend after a crash
 SUMMARY_GRACE = timedelta(hours=1)
 
 
-def _pass_session(db: Database, *, heavy: bool = False) -> AbstractContextManager[Session]:
+def _pass_session(
+    db: Database, *, heavy: bool = False, claims: bool = False
+) -> AbstractContextManager[Session]:
     """A unit of work of a nudge pass: bounded, but with no person waiting on it, it is not
     failed fast while the database recovers; `heavy` statements (a claim of thousands of
-    rows) may run as long as the unit. Durable: a claim is on disk before its DM can go, so
-    not even a power cut can make a slot due again after its nudge went out."""
+    rows) may run as long as the unit. A unit that `claims` the right to send is durable:
+    on disk before its message can go, so not even a power cut can make a slot due again
+    after its nudge went out. (A lost renewal, release or outcome only leaves a claim to
+    lapse, and the resend reads the DM first.)"""
     return db.session(
         ENGINE_WORK_SECONDS,
         fail_fast=False,
         statement_seconds=ENGINE_WORK_SECONDS if heavy else None,
-        durable=True,
+        durable=claims,
     )
 
 
@@ -972,7 +976,7 @@ def _claim_due(
     per_workspace: int | None,
     skip_taken: bool,
 ) -> tuple[list[Claimed], int, int, _Round]:
-    with _pass_session(db, heavy=True) as session:
+    with _pass_session(db, heavy=True, claims=True) as session:
         # The due rows on the driver's own cursor; the rarer reads (a workspace over its
         # share, a PostgreSQL session not in UTC) through the Core connection: plain rows,
         # without the ORM's loading (a third of the time it takes to read 2,000 rows).
@@ -1019,7 +1023,7 @@ def reclaim_stale(
     """Claims a dead process left unsent: resend once within the grace, else abandon."""
     resend: list[Claimed] = []
     abandoned = 0
-    with _pass_session(db, heavy=True) as session:
+    with _pass_session(db, heavy=True, claims=True) as session:
         query = select(NudgeLog).where(
             NudgeLog.status == LogStatus.CLAIMED,
             NudgeLog.claimed_at < now - lease,
@@ -1072,7 +1076,7 @@ def claim_released(db: Database, *, now: datetime, worker: str) -> tuple[list[Cl
     Returns (claims, number abandoned)."""
     claims: list[Claimed] = []
     abandoned = 0
-    with _pass_session(db, heavy=True) as session:
+    with _pass_session(db, heavy=True, claims=True) as session:
         query = select(NudgeLog).where(
             NudgeLog.status == LogStatus.CLAIMED,
             NudgeLog.claimed_by == RELEASED,

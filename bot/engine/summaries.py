@@ -189,7 +189,7 @@ def claim_summaries(
     """Weekly summaries due at `now`, claimed like nudges: one log row per person and week.
     The summaries themselves are rendered after, outside this transaction
     (`summary_messages`)."""
-    with _pass_session(db, heavy=True) as session:
+    with _pass_session(db, heavy=True, claims=True) as session:
         due = session.execute(_due_summaries(db, now=now, batch=batch)).all()
         # Everything after (team, user, next nudge) decides, and people due together mostly
         # share it (one zone, default hours): decide once per distinct row.
